@@ -1,0 +1,279 @@
+//! Profile files layered key by key, then `--set` overrides, remembering for
+//! every key which layer set it so that an error can name the file and line.
+
+use std::collections::BTreeMap;
+
+use serde_yaml::{Mapping, Value};
+
+use super::path::{KeyPath, Segment};
+
+/// One layer: a profile file, or one `--set`/`--namespace` override.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// How the user named it: the file path, or `--set a.b=c`.
+    pub label: String,
+    /// The file's text, to find lines in; `None` for command-line overrides.
+    pub text: Option<String>,
+}
+
+/// Where a key of the merged profile came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source: usize,
+    /// The key's path inside that source (list indices may differ from the
+    /// merged ones when lists are merged by `name`).
+    pub path: KeyPath,
+}
+
+#[derive(Debug, Default)]
+pub struct Layers {
+    pub sources: Vec<Source>,
+    pub merged: Value,
+    origins: BTreeMap<KeyPath, Origin>,
+}
+
+impl Layers {
+    pub fn new() -> Self {
+        Layers {
+            sources: Vec::new(),
+            merged: Value::Mapping(Mapping::new()),
+            origins: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a parsed profile file on top of the earlier ones.
+    pub fn push_file(&mut self, label: String, text: String, value: Value) {
+        let source = self.add_source(label, Some(text));
+        let mut merged = std::mem::take(&mut self.merged);
+        self.merge(&mut merged, value, &KeyPath::root(), &KeyPath::root(), source);
+        self.merged = merged;
+    }
+
+    /// Sets one key, as `--set path=value` does; intermediate mappings are
+    /// created, and a list may grow by one entry at a time.
+    pub fn set(&mut self, label: String, path: &KeyPath, value: Value) -> Result<(), String> {
+        let source = self.add_source(label, None);
+        let mut node = &mut self.merged;
+        let mut walked = KeyPath::root();
+        for segment in &path.0 {
+            if node.is_null() {
+                *node = match segment {
+                    Segment::Key(_) => Value::Mapping(Mapping::new()),
+                    Segment::Index(_) => Value::Sequence(Vec::new()),
+                };
+            }
+            let kind = describe(node);
+            node = match (segment, node) {
+                (Segment::Key(key), Value::Mapping(map)) => map
+                    .entry(Value::String(key.clone()))
+                    .or_insert(Value::Null),
+                (Segment::Index(index), Value::Sequence(items)) => {
+                    if *index > items.len() {
+                        return Err(format!(
+                            "{walked} has {} entries; the index may be at most {} (to add one)",
+                            items.len(),
+                            items.len()
+                        ));
+                    }
+                    if *index == items.len() {
+                        items.push(Value::Null);
+                    }
+                    &mut items[*index]
+                }
+                (Segment::Key(_), _) => return Err(format!("{walked} is {kind}, not a mapping")),
+                (Segment::Index(_), _) => return Err(format!("{walked} is {kind}, not a list")),
+            };
+            walked = walked.child(segment.clone());
+        }
+        *node = value.clone();
+        self.record(path, value, path, source);
+        Ok(())
+    }
+
+    /// The layer that last set `path`, or the nearest enclosing key.
+    pub fn origin_of(&self, path: &KeyPath) -> Option<(&Source, KeyPath)> {
+        let mut prefix = path.clone();
+        loop {
+            if let Some(origin) = self.origins.get(&prefix) {
+                // Carry the part below the recorded key over to the source.
+                let mut source_path = origin.path.clone();
+                source_path.0.extend_from_slice(&path.0[prefix.0.len()..]);
+                return Some((&self.sources[origin.source], source_path));
+            }
+            prefix.0.pop()?;
+        }
+    }
+
+    fn add_source(&mut self, label: String, text: Option<String>) -> usize {
+        self.sources.push(Source { label, text });
+        self.sources.len() - 1
+    }
+
+    fn merge(&mut self, base: &mut Value, overlay: Value, at: &KeyPath, from: &KeyPath, source: usize) {
+        match (base, overlay) {
+            (Value::Mapping(base_map), Value::Mapping(overlay_map)) => {
+                self.origins.insert(at.clone(), Origin { source, path: from.clone() });
+                for (key, value) in overlay_map {
+                    let name = key_text(&key);
+                    let (at, from) = (at.key(&name), from.key(&name));
+                    match base_map.get_mut(&key) {
+                        Some(existing) => self.merge(existing, value, &at, &from, source),
+                        None => {
+                            self.record(&at, value.clone(), &from, source);
+                            base_map.insert(key, value);
+                        }
+                    }
+                }
+            }
+            (Value::Sequence(base_items), Value::Sequence(overlay_items))
+                if named_entries(base_items) && named_entries(&overlay_items) =>
+            {
+                // Lists of named entries (autoscaling) merge entry by entry.
+                self.origins.insert(at.clone(), Origin { source, path: from.clone() });
+                for (source_index, item) in overlay_items.into_iter().enumerate() {
+                    let from = from.index(source_index);
+                    match base_items.iter().position(|existing| existing.get("name") == item.get("name")) {
+                        Some(index) => self.merge(&mut base_items[index], item, &at.index(index), &from, source),
+                        None => {
+                            self.record(&at.index(base_items.len()), item.clone(), &from, source);
+                            base_items.push(item);
+                        }
+                    }
+                }
+            }
+            (base, overlay) => {
+                self.record(at, overlay.clone(), from, source);
+                *base = overlay;
+            }
+        }
+    }
+
+    /// Marks `value` and everything below it as coming from `source`,
+    /// forgetting what earlier layers had set there.
+    fn record(&mut self, at: &KeyPath, value: Value, from: &KeyPath, source: usize) {
+        self.origins.retain(|path, _| !path.starts_with(at));
+        let mut pending = vec![(at.clone(), value, from.clone())];
+        while let Some((at, value, from)) = pending.pop() {
+            match value {
+                Value::Mapping(map) => {
+                    for (key, child) in map {
+                        let name = key_text(&key);
+                        pending.push((at.key(&name), child, from.key(&name)));
+                    }
+                }
+                Value::Sequence(items) => {
+                    for (index, child) in items.into_iter().enumerate() {
+                        pending.push((at.index(index), child, from.index(index)));
+                    }
+                }
+                _ => {}
+            }
+            self.origins.insert(at, Origin { source, path: from });
+        }
+    }
+}
+
+fn named_entries(items: &[Value]) -> bool {
+    items.iter().all(|item| matches!(item.get("name"), Some(Value::String(_))))
+}
+
+pub fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(text) => text.clone(),
+        other => serde_yaml::to_string(other)
+            .map(|text| text.trim_end().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Reads the value of `--set key=value` as Helm does: `true`/`false`,
+/// numbers and `null` are typed, `{a,b}` is a list, anything else a string.
+pub fn parse_set_value(raw: &str) -> Value {
+    if let Some(inner) = raw.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+        let items = inner.split(',').map(str::trim).filter(|item| !item.is_empty());
+        return Value::Sequence(items.map(parse_set_value).collect());
+    }
+    match serde_yaml::from_str::<Value>(raw) {
+        Ok(value @ (Value::Bool(_) | Value::Number(_))) => value,
+        Ok(Value::Null) if raw == "null" => Value::Null,
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    fn layered(files: &[&str]) -> Layers {
+        let mut layers = Layers::new();
+        for (index, text) in files.iter().enumerate() {
+            layers.push_file(format!("f{index}.yaml"), text.to_string(), yaml(text));
+        }
+        layers
+    }
+
+    #[test]
+    fn later_files_override_key_by_key() {
+        let layers = layered(&["a: 1\nb: {x: 1, y: 2}\n", "b: {y: 3}\nc: 4\n"]);
+        assert_eq!(layers.merged, yaml("a: 1\nb: {x: 1, y: 3}\nc: 4\n"));
+        let origin = |path| layers.origin_of(&KeyPath::parse(path).unwrap()).unwrap().0.label.clone();
+        assert_eq!(origin("b.x"), "f0.yaml");
+        assert_eq!(origin("b.y"), "f1.yaml");
+        assert_eq!(origin("c"), "f1.yaml");
+    }
+
+    #[test]
+    fn named_list_entries_merge_by_name() {
+        let layers = layered(&[
+            "l: [{name: a, v: 1}, {name: b, v: 2}]\n",
+            "l: [{name: b, v: 3}, {name: c, v: 4}]\n",
+        ]);
+        assert_eq!(
+            layers.merged,
+            yaml("l: [{name: a, v: 1}, {name: b, v: 3}, {name: c, v: 4}]\n")
+        );
+        let (source, path) = layers.origin_of(&KeyPath::parse("l[1].v").unwrap()).unwrap();
+        assert_eq!((source.label.as_str(), path.to_string().as_str()), ("f1.yaml", "l[0].v"));
+    }
+
+    #[test]
+    fn set_creates_keys_and_appends_one_entry() {
+        let mut layers = layered(&["l: [{name: a}]\n"]);
+        let set = |layers: &mut Layers, path: &str, value: &str| {
+            layers.set(format!("--set {path}={value}"), &KeyPath::parse(path).unwrap(), parse_set_value(value))
+        };
+        set(&mut layers, "x.y", "true").unwrap();
+        set(&mut layers, "l[1].name", "b").unwrap();
+        set(&mut layers, "l[0].n", "5").unwrap();
+        assert_eq!(layers.merged, yaml("l: [{name: a, n: 5}, {name: b}]\nx: {y: true}\n"));
+        assert!(set(&mut layers, "l[5].name", "c").unwrap_err().contains("at most 2"));
+        assert!(set(&mut layers, "x.y.z", "1").unwrap_err().contains("x.y is a boolean"));
+        let (source, _) = layers.origin_of(&KeyPath::parse("l[0].n").unwrap()).unwrap();
+        assert_eq!(source.label, "--set l[0].n=5");
+    }
+
+    #[test]
+    fn set_values_are_typed_like_helm() {
+        assert_eq!(parse_set_value("10"), Value::from(10));
+        assert_eq!(parse_set_value("false"), Value::Bool(false));
+        assert_eq!(parse_set_value("256mb"), Value::from("256mb"));
+        assert_eq!(parse_set_value("a: b"), Value::from("a: b"));
+        assert_eq!(parse_set_value("{900 1, 60 100}"), yaml("['900 1', '60 100']"));
+    }
+}

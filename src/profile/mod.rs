@@ -1,0 +1,194 @@
+//! Profiles: read, layer, override, check. Nothing here touches a cluster.
+
+mod error;
+mod layers;
+mod locate;
+mod model;
+mod path;
+mod validate;
+mod values;
+
+use std::path::PathBuf;
+
+pub use error::{Problem, ProfileError};
+pub use layers::parse_set_value;
+pub use model::*;
+pub use path::KeyPath;
+pub use values::{KubeQuantity, Percent, RedisMemory, ResourceName, SaveRule, StabilizationWindow};
+
+use layers::Layers;
+
+/// One `--set key.path=value` from the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetOverride {
+    pub path: KeyPath,
+    pub raw: String,
+}
+
+impl std::str::FromStr for SetOverride {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (path, raw) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?} has no '=': write key.path=value"))?;
+        Ok(SetOverride {
+            path: KeyPath::parse(path)?,
+            raw: raw.to_owned(),
+        })
+    }
+}
+
+/// What the user asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileRequest {
+    /// Later files override earlier ones, key by key.
+    pub files: Vec<PathBuf>,
+    /// Applied after all files, in order.
+    pub sets: Vec<SetOverride>,
+    /// `-n/--namespace`, applied last.
+    pub namespace: Option<String>,
+}
+
+/// A profile that passed every check.
+#[derive(Debug, Clone)]
+pub struct ValidProfile {
+    pub name: ResourceName,
+    pub profile: Profile,
+}
+
+/// Reads, layers and validates a profile. Every problem that can be found
+/// is reported at once.
+pub fn load(request: &ProfileRequest) -> Result<ValidProfile, ProfileError> {
+    let layers = layer(request)?;
+    let profile: Profile = serde_path_to_error::deserialize(layers.merged.clone()).map_err(|error| {
+        let path = KeyPath::from_serde(error.path());
+        problem_at(&layers, &path, error::humanize(&error.into_inner().to_string()))
+    })?;
+    let problems: Vec<Problem> = validate::validate(&profile)
+        .into_iter()
+        .map(|(path, message)| problem_at(&layers, &path, message))
+        .collect();
+    if !problems.is_empty() {
+        return Err(ProfileError { problems });
+    }
+    let name = profile.name.clone().expect("validation requires a name");
+    Ok(ValidProfile { name, profile })
+}
+
+fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
+    if request.files.is_empty() {
+        return Err(Problem {
+            origin: "cafectl".to_owned(),
+            position: None,
+            key: String::new(),
+            message: "no profile given: pass -p/--profile FILE (for example -p profiles/standalone.yaml)".to_owned(),
+        }
+        .into());
+    }
+    let mut layers = Layers::new();
+    for file in &request.files {
+        let label = file.display().to_string();
+        let whole_file = |position, message: String| Problem {
+            origin: label.clone(),
+            position,
+            key: String::new(),
+            message,
+        };
+        let text = std::fs::read_to_string(file).map_err(|error| {
+            let reason = match error.kind() {
+                std::io::ErrorKind::NotFound => "no such file; the shipped profiles are in profiles/".to_owned(),
+                _ => format!("cannot read the profile: {error}"),
+            };
+            whole_file(None, reason)
+        })?;
+        let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|error| {
+            let position = error.location().map(|l| (l.line(), l.column()));
+            whole_file(position, format!("not valid YAML: {}", yaml_reason(&error)))
+        })?;
+        match value {
+            serde_yaml::Value::Mapping(ref map) if !map.is_empty() => {
+                layers.push_file(label, text, value)
+            }
+            serde_yaml::Value::Null => {
+                return Err(whole_file(None, "the profile is empty; start from one of profiles/*.yaml".to_owned()).into())
+            }
+            serde_yaml::Value::Mapping(_) => {
+                return Err(whole_file(None, "the profile is an empty mapping; start from one of profiles/*.yaml".to_owned()).into())
+            }
+            other => {
+                return Err(whole_file(
+                    Some((1, 1)),
+                    format!("a profile is a mapping of keys (name:, redis:, autoscaling: ...), but this file holds {}", layers::describe(&other)),
+                )
+                .into())
+            }
+        }
+    }
+    let overrides = request
+        .sets
+        .iter()
+        .map(|set| (format!("--set {}={}", set.path, set.raw), set.path.clone(), parse_set_value(&set.raw)))
+        .chain(request.namespace.iter().map(|namespace| {
+            (format!("--namespace {namespace}"), KeyPath::root().key("namespace"), serde_yaml::Value::String(namespace.clone()))
+        }));
+    for (label, path, value) in overrides {
+        layers.set(label.clone(), &path, value).map_err(|message| Problem {
+            origin: label,
+            position: None,
+            key: path.to_string(),
+            message,
+        })?;
+    }
+    Ok(layers)
+}
+
+/// serde_yaml appends " at line L column C" to its messages; we print the
+/// position in front, as compilers do.
+fn yaml_reason(error: &serde_yaml::Error) -> String {
+    let message = error.to_string();
+    match error.location() {
+        Some(location) => {
+            let suffix = format!(" at line {} column {}", location.line(), location.column());
+            message.replace(&suffix, "")
+        }
+        None => message,
+    }
+}
+
+fn problem_at(layers: &Layers, path: &KeyPath, message: String) -> Problem {
+    let key = path.to_string();
+    match layers.origin_of(path) {
+        Some((source, source_path)) if !path.is_root() => Problem {
+            origin: source.label.clone(),
+            position: source.text.as_deref().and_then(|text| nearest_line(text, source_path)),
+            key,
+            message,
+        },
+        // A default (or a key nobody wrote) is wrong: blame the top layer file.
+        _ => Problem {
+            origin: layers
+                .sources
+                .iter()
+                .rev()
+                .find(|source| source.text.is_some())
+                .map(|source| source.label.clone())
+                .unwrap_or_default(),
+            position: None,
+            key,
+            message,
+        },
+    }
+}
+
+/// The line of `path`, or of the closest enclosing key the file does have
+/// (a default that conflicts with a key the file sets).
+fn nearest_line(text: &str, mut path: KeyPath) -> Option<(usize, usize)> {
+    while !path.is_root() {
+        if let Some(position) = locate::locate(text, &path) {
+            return Some(position);
+        }
+        path.0.pop();
+    }
+    None
+}

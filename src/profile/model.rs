@@ -1,0 +1,450 @@
+//! The profile as a person writes it. Every key has a default here, so a
+//! profile file holds only what differs from the seed lesson.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::values::{
+    KubeQuantity, Percent, RedisMemory, ResourceName, SaveRule, StabilizationWindow,
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Profile {
+    /// Required; checked by validation so that an overlay file may omit it.
+    #[serde(default)]
+    pub name: Option<ResourceName>,
+    #[serde(default = "default_namespace")]
+    pub namespace: ResourceName,
+    #[serde(default = "yes")]
+    pub create_namespace: bool,
+    #[serde(default)]
+    pub redis: Redis,
+    #[serde(default)]
+    pub app_config: AppConfig,
+    #[serde(default)]
+    pub network_policy: NetworkPolicy,
+    #[serde(default = "default_autoscaling")]
+    pub autoscaling: Vec<Autoscaler>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    Standalone,
+    Sentinel,
+    Cluster,
+}
+
+impl Topology {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Standalone => "standalone",
+            Topology::Sentinel => "sentinel",
+            Topology::Cluster => "cluster",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Redis {
+    #[serde(default = "default_topology")]
+    pub topology: Topology,
+    /// Base name of every Redis object (StatefulSet, Services, ConfigMap, ...).
+    #[serde(default = "default_redis_name")]
+    pub name: ResourceName,
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default = "default_maxmemory")]
+    pub maxmemory: RedisMemory,
+    #[serde(default = "default_maxmemory_policy")]
+    pub maxmemory_policy: MaxmemoryPolicy,
+    #[serde(default)]
+    pub persistence: Persistence,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub pod_disruption_budget: PodDisruptionBudget,
+    /// Only read when `topology: sentinel`.
+    #[serde(default)]
+    pub sentinel: Option<Sentinel>,
+    /// Only read when `topology: cluster`.
+    #[serde(default)]
+    pub cluster: Option<Cluster>,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Redis {
+            topology: default_topology(),
+            name: default_redis_name(),
+            image: default_image(),
+            maxmemory: default_maxmemory(),
+            maxmemory_policy: default_maxmemory_policy(),
+            persistence: Persistence::default(),
+            resources: Resources::default(),
+            auth: Auth::default(),
+            pod_disruption_budget: PodDisruptionBudget::default(),
+            sentinel: None,
+            cluster: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaxmemoryPolicy {
+    Noeviction,
+    AllkeysLru,
+    AllkeysLfu,
+    AllkeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl MaxmemoryPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaxmemoryPolicy::Noeviction => "noeviction",
+            MaxmemoryPolicy::AllkeysLru => "allkeys-lru",
+            MaxmemoryPolicy::AllkeysLfu => "allkeys-lfu",
+            MaxmemoryPolicy::AllkeysRandom => "allkeys-random",
+            MaxmemoryPolicy::VolatileLru => "volatile-lru",
+            MaxmemoryPolicy::VolatileLfu => "volatile-lfu",
+            MaxmemoryPolicy::VolatileRandom => "volatile-random",
+            MaxmemoryPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Persistence {
+    /// false: data lives in an emptyDir and is lost with the pod.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "yes")]
+    pub appendonly: bool,
+    #[serde(default = "default_save")]
+    pub save: Vec<SaveRule>,
+    #[serde(default = "default_volume_size")]
+    pub size: KubeQuantity,
+    #[serde(default)]
+    pub storage_class: Option<ResourceName>,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            enabled: true,
+            appendonly: true,
+            save: default_save(),
+            size: default_volume_size(),
+            storage_class: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Resources {
+    #[serde(default)]
+    pub requests: CpuMemory,
+    #[serde(default)]
+    pub limits: CpuMemory,
+}
+
+/// Unset fields fall back to the seed lesson's numbers (see `Resources`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CpuMemory {
+    #[serde(default)]
+    pub cpu: Option<KubeQuantity>,
+    #[serde(default)]
+    pub memory: Option<KubeQuantity>,
+}
+
+impl Resources {
+    pub const DEFAULT_REQUESTS: (&'static str, &'static str) = ("100m", "128Mi");
+    pub const DEFAULT_LIMITS: (&'static str, &'static str) = ("200m", "256Mi");
+
+    /// (cpu, memory) requests with defaults filled in.
+    pub fn requests(&self) -> (KubeQuantity, KubeQuantity) {
+        self.requests.or(Self::DEFAULT_REQUESTS)
+    }
+
+    /// (cpu, memory) limits with defaults filled in.
+    pub fn limits(&self) -> (KubeQuantity, KubeQuantity) {
+        self.limits.or(Self::DEFAULT_LIMITS)
+    }
+}
+
+impl CpuMemory {
+    fn or(&self, (cpu, memory): (&str, &str)) -> (KubeQuantity, KubeQuantity) {
+        (
+            self.cpu.clone().unwrap_or_else(|| KubeQuantity::known(cpu)),
+            self.memory
+                .clone()
+                .unwrap_or_else(|| KubeQuantity::known(memory)),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Auth {
+    /// Use a Secret that already exists (key `password`) instead of rendering one.
+    #[serde(default)]
+    pub existing_secret: Option<ResourceName>,
+    /// A password given by the user. Discouraged in files: prefer
+    /// `--set redis.auth.password=...` or `existingSecret`.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodDisruptionBudget {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "one")]
+    pub max_unavailable: u32,
+}
+
+impl Default for PodDisruptionBudget {
+    fn default() -> Self {
+        PodDisruptionBudget {
+            enabled: true,
+            max_unavailable: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Sentinel {
+    /// Redis pods, each with a sentinel beside it: one master, the rest replicas.
+    #[serde(default = "three")]
+    pub replicas: u32,
+    /// Defaults to a majority of `replicas`.
+    #[serde(default)]
+    pub quorum: Option<u32>,
+    #[serde(default = "default_master_name")]
+    pub master_name: String,
+    #[serde(default = "default_down_after")]
+    pub down_after_milliseconds: u32,
+    #[serde(default = "default_failover_timeout")]
+    pub failover_timeout: u32,
+    #[serde(default = "one")]
+    pub parallel_syncs: u32,
+}
+
+impl Default for Sentinel {
+    fn default() -> Self {
+        Sentinel {
+            replicas: 3,
+            quorum: None,
+            master_name: default_master_name(),
+            down_after_milliseconds: default_down_after(),
+            failover_timeout: default_failover_timeout(),
+            parallel_syncs: 1,
+        }
+    }
+}
+
+impl Sentinel {
+    pub fn majority(&self) -> u32 {
+        self.replicas / 2 + 1
+    }
+
+    pub fn effective_quorum(&self) -> u32 {
+        self.quorum.unwrap_or_else(|| self.majority())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cluster {
+    #[serde(default = "three")]
+    pub masters: u32,
+    #[serde(default = "one")]
+    pub replicas_per_master: u32,
+    #[serde(default = "default_node_timeout")]
+    pub node_timeout_milliseconds: u32,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            masters: 3,
+            replicas_per_master: 1,
+            node_timeout_milliseconds: default_node_timeout(),
+        }
+    }
+}
+
+impl Cluster {
+    pub fn nodes(&self) -> u32 {
+        self.masters * (self.replicas_per_master + 1)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppConfig {
+    /// The ConfigMap the app tiers read; cafectl owns only its Redis keys.
+    #[serde(default = "default_app_config_name")]
+    pub name: ResourceName,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            name: default_app_config_name(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkPolicy {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Pods with all of these labels may connect to Redis.
+    #[serde(default = "default_client_labels")]
+    pub client_labels: BTreeMap<String, String>,
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        NetworkPolicy {
+            enabled: true,
+            client_labels: default_client_labels(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Autoscaler {
+    /// Name of the HPA; also the target Deployment unless `target` is set.
+    pub name: ResourceName,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub target: Option<ResourceName>,
+    #[serde(default = "two")]
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub cpu_utilization: Option<Percent>,
+    #[serde(default)]
+    pub memory_utilization: Option<Percent>,
+    #[serde(default)]
+    pub behavior: Behavior,
+}
+
+impl Autoscaler {
+    pub fn target(&self) -> &ResourceName {
+        self.target.as_ref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Behavior {
+    #[serde(default)]
+    pub scale_up_window_seconds: StabilizationWindow,
+    #[serde(default = "default_scale_down_window")]
+    pub scale_down_window_seconds: StabilizationWindow,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Behavior {
+            scale_up_window_seconds: StabilizationWindow::default(),
+            scale_down_window_seconds: default_scale_down_window(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn two() -> u32 {
+    2
+}
+fn three() -> u32 {
+    3
+}
+fn default_namespace() -> ResourceName {
+    ResourceName::known("cloud-cafe")
+}
+fn default_topology() -> Topology {
+    Topology::Standalone
+}
+fn default_redis_name() -> ResourceName {
+    ResourceName::known("redis")
+}
+fn default_image() -> String {
+    "redis:7.2-alpine".to_owned()
+}
+fn default_maxmemory() -> RedisMemory {
+    RedisMemory::known("256mb")
+}
+fn default_maxmemory_policy() -> MaxmemoryPolicy {
+    MaxmemoryPolicy::AllkeysLru
+}
+fn default_save() -> Vec<SaveRule> {
+    vec![
+        SaveRule::new(900, 1),
+        SaveRule::new(300, 10),
+        SaveRule::new(60, 10000),
+    ]
+}
+fn default_volume_size() -> KubeQuantity {
+    KubeQuantity::known("1Gi")
+}
+fn default_master_name() -> String {
+    "mymaster".to_owned()
+}
+fn default_down_after() -> u32 {
+    5000
+}
+fn default_failover_timeout() -> u32 {
+    60000
+}
+fn default_node_timeout() -> u32 {
+    5000
+}
+fn default_app_config_name() -> ResourceName {
+    ResourceName::known("app-config")
+}
+fn default_client_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("cafectl.io/redis-client".to_owned(), "true".to_owned())])
+}
+fn default_scale_down_window() -> StabilizationWindow {
+    StabilizationWindow::new(300)
+}
+/// The seed lesson's `kubectl autoscale` commands.
+fn default_autoscaling() -> Vec<Autoscaler> {
+    let tier = |name: &str, max_replicas, cpu| Autoscaler {
+        name: ResourceName::known(name),
+        enabled: true,
+        target: None,
+        min_replicas: 2,
+        max_replicas,
+        cpu_utilization: Some(Percent::new(cpu)),
+        memory_utilization: None,
+        behavior: Behavior::default(),
+    };
+    vec![tier("order-backend", 10, 50), tier("frontend", 5, 70)]
+}

@@ -1,0 +1,206 @@
+//! Checks that span several keys, run after the profile is read. Each finding
+//! names the key to change.
+
+use std::collections::BTreeSet;
+
+use super::model::{Profile, Topology};
+use super::path::KeyPath;
+
+/// How long a Redis base name may be, so that every derived object name
+/// (`<name>-cluster-bootstrap`, pod hostnames) stays a valid DNS label.
+pub const MAX_REDIS_NAME: usize = 30;
+pub const MAX_CLUSTER_MASTERS: u32 = 100;
+pub const MAX_REPLICAS_PER_MASTER: u32 = 5;
+
+pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
+    let mut findings = Vec::new();
+    let root = KeyPath::root();
+    let mut report = |path: KeyPath, message: String| findings.push((path, message));
+
+    if profile.name.is_none() {
+        report(
+            root.key("name"),
+            "missing required key: every profile needs a name (it labels every object as app.kubernetes.io/part-of)".to_owned(),
+        );
+    }
+
+    let redis = &profile.redis;
+    let at = root.key("redis");
+    if !redis.name.as_str().starts_with(|c: char| c.is_ascii_lowercase())
+        || redis.name.as_str().len() > MAX_REDIS_NAME
+    {
+        report(
+            at.key("name"),
+            format!(
+                "{:?} must start with a letter and be at most {MAX_REDIS_NAME} characters: Service and pod names are derived from it",
+                redis.name.as_str()
+            ),
+        );
+    }
+    if redis.image.trim().is_empty() || redis.image.contains(char::is_whitespace) {
+        report(at.key("image"), format!("{:?} is not a container image reference (e.g. redis:7.2-alpine)", redis.image));
+    }
+
+    let (request_cpu, request_memory) = redis.resources.requests();
+    let (limit_cpu, limit_memory) = redis.resources.limits();
+    let resources = at.key("resources");
+    for (kind, request, limit) in [("cpu", &request_cpu, &limit_cpu), ("memory", &request_memory, &limit_memory)] {
+        if request.value() > limit.value() {
+            report(
+                resources.key("requests").key(kind),
+                format!("request {} is above the limit {}; Kubernetes rejects such a pod", request.as_str(), limit.as_str()),
+            );
+        }
+    }
+    if redis.maxmemory.bytes() as f64 > limit_memory.value() {
+        report(
+            at.key("maxmemory"),
+            format!(
+                "{} is more than the container's memory limit {}: Redis would be killed before it starts evicting; lower maxmemory or raise redis.resources.limits.memory",
+                redis.maxmemory.as_str(),
+                limit_memory.as_str()
+            ),
+        );
+    }
+
+    let auth = at.key("auth");
+    if redis.auth.existing_secret.is_some() && redis.auth.password.is_some() {
+        report(auth.key("password"), "set either password or existingSecret, not both".to_owned());
+    }
+    if let Some(password) = &redis.auth.password {
+        let printable = password.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '\'');
+        if password.len() < 16 || !printable {
+            // Never echo the password itself.
+            report(
+                auth.key("password"),
+                "must be at least 16 printable ASCII characters without spaces, quotes or backslashes".to_owned(),
+            );
+        }
+    }
+
+    match (redis.topology, &redis.sentinel) {
+        (Topology::Sentinel, sentinel) => {
+            let sentinel = sentinel.clone().unwrap_or_default();
+            let at = at.key("sentinel");
+            if sentinel.replicas < 3 {
+                report(
+                    at.key("replicas"),
+                    format!("{} is too few: Sentinel needs at least 3 pods so that a majority survives losing one", sentinel.replicas),
+                );
+            } else if let Some(quorum) = sentinel.quorum {
+                if quorum < sentinel.majority() || quorum > sentinel.replicas {
+                    report(
+                        at.key("quorum"),
+                        format!(
+                            "{quorum} cannot win: with {} sentinels the quorum must be a majority, between {} and {}",
+                            sentinel.replicas,
+                            sentinel.majority(),
+                            sentinel.replicas
+                        ),
+                    );
+                }
+            }
+            let valid_master_name = !sentinel.master_name.is_empty()
+                && sentinel.master_name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !valid_master_name {
+                report(at.key("masterName"), format!("{:?} may hold only letters, digits, '-', '_' and '.'", sentinel.master_name));
+            }
+            if sentinel.down_after_milliseconds < 1000 {
+                report(at.key("downAfterMilliseconds"), "must be at least 1000: shorter windows fail over on a GC pause".to_owned());
+            }
+            if sentinel.failover_timeout < sentinel.down_after_milliseconds {
+                report(at.key("failoverTimeout"), "must not be shorter than downAfterMilliseconds".to_owned());
+            }
+            if sentinel.parallel_syncs == 0 {
+                report(at.key("parallelSyncs"), "must be at least 1".to_owned());
+            }
+        }
+        (_, Some(_)) => report(at.key("sentinel"), unused_section("sentinel", redis.topology)),
+        (_, None) => {}
+    }
+    match (redis.topology, &redis.cluster) {
+        (Topology::Cluster, cluster) => {
+            let cluster = cluster.clone().unwrap_or_default();
+            let at = at.key("cluster");
+            if !(3..=MAX_CLUSTER_MASTERS).contains(&cluster.masters) {
+                report(
+                    at.key("masters"),
+                    format!("{} is out of range: Redis Cluster needs 3 to {MAX_CLUSTER_MASTERS} masters", cluster.masters),
+                );
+            }
+            if cluster.replicas_per_master > MAX_REPLICAS_PER_MASTER {
+                report(
+                    at.key("replicasPerMaster"),
+                    format!("{} is out of range: use 0 to {MAX_REPLICAS_PER_MASTER}", cluster.replicas_per_master),
+                );
+            }
+            if cluster.node_timeout_milliseconds < 1000 {
+                report(at.key("nodeTimeoutMilliseconds"), "must be at least 1000".to_owned());
+            }
+        }
+        (_, Some(_)) => report(at.key("cluster"), unused_section("cluster", redis.topology)),
+        (_, None) => {}
+    }
+
+    if profile.network_policy.enabled && profile.network_policy.client_labels.is_empty() {
+        report(
+            root.key("networkPolicy").key("clientLabels"),
+            "must name at least one label while the NetworkPolicy is enabled, or no client could reach Redis".to_owned(),
+        );
+    }
+    for (key, value) in &profile.network_policy.client_labels {
+        if let Err(message) = check_label(key, value) {
+            report(root.key("networkPolicy").key("clientLabels").key(key), message);
+        }
+    }
+
+    let mut seen = BTreeSet::new();
+    for (index, autoscaler) in profile.autoscaling.iter().enumerate() {
+        let at = root.key("autoscaling").index(index);
+        if !seen.insert(autoscaler.name.as_str()) {
+            report(at.key("name"), format!("{:?} is listed twice; each HPA needs its own name", autoscaler.name.as_str()));
+        }
+        if autoscaler.min_replicas < 1 {
+            report(at.key("minReplicas"), "must be at least 1 (an HPA cannot scale to zero)".to_owned());
+        } else if autoscaler.min_replicas > autoscaler.max_replicas {
+            report(
+                at.key("minReplicas"),
+                format!("{} is greater than maxReplicas {}", autoscaler.min_replicas, autoscaler.max_replicas),
+            );
+        }
+        if autoscaler.cpu_utilization.is_none() && autoscaler.memory_utilization.is_none() {
+            report(at.key("cpuUtilization"), "set cpuUtilization, memoryUtilization or both: an HPA needs a metric to act on".to_owned());
+        }
+    }
+    findings
+}
+
+fn unused_section(section: &str, topology: Topology) -> String {
+    format!(
+        "only used with `topology: {section}`, but the topology is {}; remove this section or change redis.topology",
+        topology.as_str()
+    )
+}
+
+/// Kubernetes label syntax: optional DNS prefix, a name of at most 63
+/// characters, and a value of at most 63.
+fn check_label(key: &str, value: &str) -> Result<(), String> {
+    let name_part = |text: &str| {
+        !text.is_empty()
+            && text.len() <= 63
+            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && text.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let prefix_ok = prefix.is_none_or(|p| {
+        p.len() <= 253 && p.split('.').all(|label| super::values::ResourceName::parse(label).is_ok())
+    });
+    if !prefix_ok || !name_part(name) {
+        return Err(format!("{key:?} is not a valid label key"));
+    }
+    if !value.is_empty() && !name_part(value) {
+        return Err(format!("{value:?} is not a valid label value"));
+    }
+    Ok(())
+}
