@@ -1,4 +1,9 @@
 //! cafectl: one declarative profile in, a highly available Redis cache and
 //! HorizontalPodAutoscalers on Kubernetes out.
+//!
+//! `profile` and `render` work offline; nothing in them needs a cluster.
 
+pub mod cli;
+pub mod commands;
 pub mod profile;
+pub mod render;

@@ -19,6 +19,9 @@ pub struct Profile {
     pub namespace: ResourceName,
     #[serde(default = "yes")]
     pub create_namespace: bool,
+    /// The cluster's DNS domain, used in the pod hostnames Redis announces.
+    #[serde(default = "default_cluster_domain")]
+    pub cluster_domain: String,
     #[serde(default)]
     pub redis: Redis,
     #[serde(default)]
@@ -387,6 +390,9 @@ fn three() -> u32 {
 }
 fn default_namespace() -> ResourceName {
     ResourceName::known("cloud-cafe")
+}
+fn default_cluster_domain() -> String {
+    "cluster.local".to_owned()
 }
 fn default_topology() -> Topology {
     Topology::Standalone

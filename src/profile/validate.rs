@@ -24,6 +24,17 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
         );
     }
 
+    let domain_labels_valid = profile
+        .cluster_domain
+        .split('.')
+        .all(|label| super::values::ResourceName::parse(label).is_ok());
+    if !domain_labels_valid {
+        report(
+            root.key("clusterDomain"),
+            format!("{:?} is not a DNS domain (the default is cluster.local)", profile.cluster_domain),
+        );
+    }
+
     let redis = &profile.redis;
     let at = root.key("redis");
     if !redis.name.as_str().starts_with(|c: char| c.is_ascii_lowercase())

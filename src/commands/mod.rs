@@ -1,0 +1,33 @@
+//! One module per verb.
+
+pub mod render;
+
+use std::io::Write;
+
+use crate::cli::Command;
+
+/// How a run ended, as the process exit code (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    Failure = 1,
+    /// `diff` (and `apply --dry-run`): the cluster differs from the profile.
+    ChangesPending = 2,
+    /// A command-line usage error, never to be read as "changes pending".
+    Usage = 64,
+}
+
+pub fn run(command: &Command, stdout: &mut dyn Write, stderr: &mut dyn Write) -> anyhow::Result<Exit> {
+    match command {
+        Command::Render(args) => render::run(args, stdout, stderr),
+        Command::Diff(_) => not_built("diff"),
+        Command::Apply(_) => not_built("apply"),
+        Command::Teardown(_) => not_built("teardown"),
+    }
+}
+
+fn not_built(verb: &str) -> anyhow::Result<Exit> {
+    anyhow::bail!(
+        "`cafectl {verb}` is not built yet; use `cafectl render -p PROFILE | kubectl apply --server-side -f -` in the meantime"
+    )
+}

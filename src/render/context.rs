@@ -1,0 +1,390 @@
+//! Everything the templates need, computed here: names, labels, ports and
+//! the keys of `app-config`. Templates only lay these values out.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::profile::{KubeQuantity, Topology, ValidProfile};
+
+pub const REDIS_PORT: u16 = 6379;
+pub const SENTINEL_PORT: u16 = 26379;
+/// Redis Cluster's bus port is always the client port + 10000.
+pub const CLUSTER_BUS_PORT: u16 = REDIS_PORT + 10000;
+/// `redis` in the official images (both the Debian and the Alpine ones).
+pub const REDIS_UID: u32 = 999;
+
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const MANAGER: &str = "cafectl";
+
+/// (cpu, memory) of the sentinel and bootstrap containers: they idle.
+pub const HELPER_REQUESTS: (&str, &str) = ("50m", "32Mi");
+pub const HELPER_LIMITS: (&str, &str) = ("100m", "64Mi");
+
+/// The key of the password in the Secret (also in an existing one).
+pub const SECRET_KEY: &str = "password";
+
+/// Annotation on a Secret whose password `apply` generates on creation.
+pub const PASSWORD_ANNOTATION: &str = "cafectl.io/password";
+
+#[derive(Debug, Serialize)]
+pub struct Context {
+    pub profile: String,
+    pub namespace: String,
+    pub create_namespace: bool,
+    pub redis: RedisContext,
+    pub auth: AuthContext,
+    pub app_config: AppConfigContext,
+    pub network_policy: Option<NetworkPolicyContext>,
+    pub pod_disruption_budget: Option<PdbContext>,
+    pub autoscalers: Vec<AutoscalerContext>,
+    /// Filled in by the renderer once the scripts are rendered.
+    pub scripts: BTreeMap<String, String>,
+    /// Hash of the rendered configuration, so pods restart when it changes.
+    pub config_checksum: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RedisContext {
+    pub topology: &'static str,
+    pub image: String,
+    pub statefulset: String,
+    pub headless_service: String,
+    /// The Service clients use: Redis itself, or the sentinels.
+    pub client_service: String,
+    pub client_port: u16,
+    pub config_map: String,
+    pub scripts_config_map: String,
+    pub replicas: u32,
+    /// `<pod>.<headless>.<namespace>.svc.<domain>` minus the pod name.
+    pub hostname_suffix: String,
+    /// Every pod's hostname, in ordinal order.
+    pub hostnames: Vec<String>,
+    pub selector_labels: BTreeMap<String, String>,
+    pub pod_labels: BTreeMap<String, String>,
+    /// Labels of the PersistentVolumeClaims made from volumeClaimTemplates.
+    pub volume_labels: BTreeMap<String, String>,
+    /// Labels of the cluster bootstrap pod: a Redis client, not a Redis pod.
+    pub bootstrap_pod_labels: BTreeMap<String, String>,
+    /// Ports of the headless Service: every port a Redis pod listens on.
+    pub pod_ports: Vec<NamedPort>,
+    pub client_port_name: &'static str,
+    /// Shared by every pod and container cafectl renders: non-root, no
+    /// privilege escalation, no capabilities.
+    pub pod_security_context: serde_json::Value,
+    pub container_security_context: serde_json::Value,
+    /// The password from the Secret, for the scripts (`REDIS_PASSWORD`) and
+    /// for redis-cli in probes (`REDISCLI_AUTH`, never on a command line).
+    pub password_env: serde_json::Value,
+    pub port: u16,
+    pub sentinel_port: u16,
+    pub bus_port: u16,
+    pub maxmemory: String,
+    pub maxmemory_policy: &'static str,
+    pub appendonly: bool,
+    pub save: Vec<String>,
+    pub persistence: Option<PersistenceContext>,
+    /// Requests and limits of the Redis container.
+    pub resources: serde_json::Value,
+    /// Requests and limits of the small helper containers (sentinel, bootstrap).
+    pub helper_resources: serde_json::Value,
+    pub sentinel: Option<SentinelContext>,
+    pub cluster: Option<ClusterContext>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PersistenceContext {
+    pub size: String,
+    pub storage_class: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SentinelContext {
+    pub master_name: String,
+    pub quorum: u32,
+    pub down_after_milliseconds: u32,
+    pub failover_timeout: u32,
+    pub parallel_syncs: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterContext {
+    pub masters: u32,
+    pub replicas_per_master: u32,
+    pub node_timeout_milliseconds: u32,
+    pub bootstrap_job: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthContext {
+    pub secret: String,
+    pub secret_key: &'static str,
+    /// false when the user named an existing Secret.
+    pub render_secret: bool,
+    /// Only what the user passed; never generated here.
+    pub password: Option<String>,
+    pub password_annotation: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppConfigContext {
+    pub name: String,
+    pub data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NetworkPolicyContext {
+    pub name: String,
+    pub client_labels: BTreeMap<String, String>,
+    /// Ports the client pods may reach.
+    pub client_ports: Vec<u16>,
+    /// Ports the Redis pods reach on each other (replication, sentinel, bus).
+    pub peer_ports: Vec<u16>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NamedPort {
+    pub name: &'static str,
+    pub port: u16,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PdbContext {
+    pub name: String,
+    pub max_unavailable: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AutoscalerContext {
+    pub name: String,
+    pub target: String,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub metrics: Vec<MetricContext>,
+    pub scale_up_window_seconds: u32,
+    pub scale_down_window_seconds: u32,
+}
+
+/// A resource utilization target of an HPA.
+#[derive(Debug, Serialize)]
+pub struct MetricContext {
+    pub resource: &'static str,
+    pub utilization: u32,
+}
+
+pub fn build(valid: &ValidProfile) -> Context {
+    let profile = &valid.profile;
+    let redis = &profile.redis;
+    let base = redis.name.as_str();
+    let namespace = profile.namespace.as_str();
+    let statefulset = base.to_owned();
+    let headless_service = format!("{base}-headless");
+    let hostname_suffix = format!("{headless_service}.{namespace}.svc.{}", profile.cluster_domain);
+
+    let sentinel = (redis.topology == Topology::Sentinel).then(|| redis.sentinel.clone().unwrap_or_default());
+    let cluster = (redis.topology == Topology::Cluster).then(|| redis.cluster.clone().unwrap_or_default());
+    let replicas = match (&sentinel, &cluster) {
+        (Some(sentinel), _) => sentinel.replicas,
+        (_, Some(cluster)) => cluster.nodes(),
+        _ => 1,
+    };
+    let hostnames: Vec<String> = (0..replicas)
+        .map(|ordinal| format!("{statefulset}-{ordinal}.{hostname_suffix}"))
+        .collect();
+    let (client_service, client_port) = match redis.topology {
+        Topology::Sentinel => (format!("{base}-sentinel"), SENTINEL_PORT),
+        Topology::Standalone | Topology::Cluster => (format!("{base}-svc"), REDIS_PORT),
+    };
+
+    let selector_labels = BTreeMap::from([
+        (LABEL_NAME.to_owned(), base.to_owned()),
+        (LABEL_PART_OF.to_owned(), valid.name.to_string()),
+    ]);
+    let mut pod_labels = selector_labels.clone();
+    pod_labels.extend(object_labels(valid.name.as_str(), "redis"));
+    let mut bootstrap_pod_labels = object_labels(valid.name.as_str(), "cluster-bootstrap");
+    bootstrap_pod_labels.extend(profile.network_policy.client_labels.clone());
+
+    let redis_port = NamedPort { name: "redis", port: REDIS_PORT };
+    let (pod_ports, client_ports, peer_ports) = match redis.topology {
+        Topology::Standalone => (vec![redis_port], vec![REDIS_PORT], vec![]),
+        Topology::Sentinel => (
+            vec![redis_port, NamedPort { name: "sentinel", port: SENTINEL_PORT }],
+            vec![REDIS_PORT, SENTINEL_PORT],
+            vec![REDIS_PORT, SENTINEL_PORT],
+        ),
+        Topology::Cluster => (
+            vec![redis_port, NamedPort { name: "cluster-bus", port: CLUSTER_BUS_PORT }],
+            vec![REDIS_PORT],
+            vec![REDIS_PORT, CLUSTER_BUS_PORT],
+        ),
+    };
+    let client_port_name = if redis.topology == Topology::Sentinel { "sentinel" } else { "redis" };
+
+    let secret = redis
+        .auth
+        .existing_secret
+        .as_ref()
+        .map_or_else(|| format!("{base}-auth"), ToString::to_string);
+
+    let (requests_cpu, requests_memory) = redis.resources.requests();
+    let (limits_cpu, limits_memory) = redis.resources.limits();
+
+    let mut app_config = BTreeMap::from([
+        ("REDIS_MODE".to_owned(), redis.topology.as_str().to_owned()),
+        ("REDIS_HOST".to_owned(), client_service.clone()),
+        ("REDIS_PORT".to_owned(), client_port.to_string()),
+        ("REDIS_PASSWORD_SECRET".to_owned(), secret.clone()),
+    ]);
+    if let Some(sentinel) = &sentinel {
+        let sentinels = hostnames.iter().map(|host| format!("{host}:{SENTINEL_PORT}"));
+        app_config.insert("REDIS_SENTINELS".to_owned(), sentinels.collect::<Vec<_>>().join(","));
+        app_config.insert("REDIS_MASTER_NAME".to_owned(), sentinel.master_name.clone());
+    }
+    if cluster.is_some() {
+        let nodes = hostnames.iter().map(|host| format!("{host}:{REDIS_PORT}"));
+        app_config.insert("REDIS_CLUSTER_NODES".to_owned(), nodes.collect::<Vec<_>>().join(","));
+    }
+
+    Context {
+        profile: valid.name.to_string(),
+        namespace: namespace.to_owned(),
+        create_namespace: profile.create_namespace,
+        redis: RedisContext {
+            topology: redis.topology.as_str(),
+            image: redis.image.clone(),
+            statefulset,
+            headless_service,
+            client_service,
+            client_port,
+            config_map: format!("{base}-config"),
+            scripts_config_map: format!("{base}-scripts"),
+            replicas,
+            hostname_suffix,
+            hostnames,
+            selector_labels,
+            pod_labels,
+            volume_labels: object_labels(valid.name.as_str(), "redis"),
+            bootstrap_pod_labels,
+            pod_ports,
+            client_port_name,
+            pod_security_context: serde_json::json!({
+                "runAsNonRoot": true,
+                "runAsUser": REDIS_UID,
+                "runAsGroup": REDIS_UID,
+                "fsGroup": REDIS_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            }),
+            container_security_context: serde_json::json!({
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]},
+            }),
+            password_env: ["REDIS_PASSWORD", "REDISCLI_AUTH"]
+                .iter()
+                .map(|variable| {
+                    serde_json::json!({
+                        "name": variable,
+                        "valueFrom": {"secretKeyRef": {"name": secret, "key": SECRET_KEY}},
+                    })
+                })
+                .collect(),
+            port: REDIS_PORT,
+            sentinel_port: SENTINEL_PORT,
+            bus_port: CLUSTER_BUS_PORT,
+            maxmemory: redis.maxmemory.as_str().to_owned(),
+            maxmemory_policy: redis.maxmemory_policy.as_str(),
+            appendonly: redis.persistence.appendonly,
+            save: redis.persistence.save.iter().map(ToString::to_string).collect(),
+            persistence: redis.persistence.enabled.then(|| PersistenceContext {
+                size: redis.persistence.size.as_str().to_owned(),
+                storage_class: redis.persistence.storage_class.as_ref().map(ToString::to_string),
+            }),
+            resources: resources_json((&requests_cpu, &requests_memory), (&limits_cpu, &limits_memory)),
+            helper_resources: resources_json(
+                (&KubeQuantity::known(HELPER_REQUESTS.0), &KubeQuantity::known(HELPER_REQUESTS.1)),
+                (&KubeQuantity::known(HELPER_LIMITS.0), &KubeQuantity::known(HELPER_LIMITS.1)),
+            ),
+            sentinel: sentinel.as_ref().map(|sentinel| SentinelContext {
+                master_name: sentinel.master_name.clone(),
+                quorum: sentinel.effective_quorum(),
+                down_after_milliseconds: sentinel.down_after_milliseconds,
+                failover_timeout: sentinel.failover_timeout,
+                parallel_syncs: sentinel.parallel_syncs,
+            }),
+            cluster: cluster.as_ref().map(|cluster| ClusterContext {
+                masters: cluster.masters,
+                replicas_per_master: cluster.replicas_per_master,
+                node_timeout_milliseconds: cluster.node_timeout_milliseconds,
+                bootstrap_job: format!("{base}-cluster-bootstrap"),
+            }),
+        },
+        auth: AuthContext {
+            secret,
+            secret_key: SECRET_KEY,
+            render_secret: redis.auth.existing_secret.is_none(),
+            password: redis.auth.password.clone(),
+            password_annotation: PASSWORD_ANNOTATION,
+        },
+        app_config: AppConfigContext {
+            name: profile.app_config.name.to_string(),
+            data: app_config,
+        },
+        network_policy: profile.network_policy.enabled.then(|| NetworkPolicyContext {
+            name: base.to_owned(),
+            client_labels: profile.network_policy.client_labels.clone(),
+            client_ports,
+            peer_ports,
+        }),
+        pod_disruption_budget: redis.pod_disruption_budget.enabled.then(|| PdbContext {
+            name: base.to_owned(),
+            max_unavailable: redis.pod_disruption_budget.max_unavailable,
+        }),
+        autoscalers: profile
+            .autoscaling
+            .iter()
+            .filter(|autoscaler| autoscaler.enabled)
+            .map(|autoscaler| AutoscalerContext {
+                name: autoscaler.name.to_string(),
+                target: autoscaler.target().to_string(),
+                min_replicas: autoscaler.min_replicas,
+                max_replicas: autoscaler.max_replicas,
+                metrics: [("cpu", autoscaler.cpu_utilization), ("memory", autoscaler.memory_utilization)]
+                    .into_iter()
+                    .filter_map(|(resource, target)| {
+                        target.map(|percent| MetricContext {
+                            resource,
+                            utilization: percent.get(),
+                        })
+                    })
+                    .collect(),
+                scale_up_window_seconds: autoscaler.behavior.scale_up_window_seconds.seconds(),
+                scale_down_window_seconds: autoscaler.behavior.scale_down_window_seconds.seconds(),
+            })
+            .collect(),
+        scripts: BTreeMap::new(),
+        config_checksum: String::new(),
+    }
+}
+
+fn resources_json(
+    (request_cpu, request_memory): (&KubeQuantity, &KubeQuantity),
+    (limit_cpu, limit_memory): (&KubeQuantity, &KubeQuantity),
+) -> serde_json::Value {
+    serde_json::json!({
+        "requests": {"cpu": request_cpu.as_str(), "memory": request_memory.as_str()},
+        "limits": {"cpu": limit_cpu.as_str(), "memory": limit_memory.as_str()},
+    })
+}
+
+/// The labels every object carries, marking it as this profile's.
+pub fn object_labels(profile: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), MANAGER.to_owned()),
+        (LABEL_PART_OF.to_owned(), profile.to_owned()),
+        (LABEL_COMPONENT.to_owned(), component.to_owned()),
+    ])
+}

@@ -1,0 +1,99 @@
+//! Profile -> Kubernetes objects. Offline: nothing here talks to a cluster.
+//!
+//! Templates lay out values computed in `context`; every object they produce
+//! is labelled here, parsed into its `k8s-openapi` type (a misspelled or
+//! unknown field is an error, not silently dropped) and put in apply order.
+
+mod checksum;
+pub mod context;
+mod objects;
+mod templates;
+
+use minijinja::Environment;
+
+pub use objects::{Object, Stage};
+
+use crate::profile::{Topology, ValidProfile};
+use context::Context;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {template} failed: {message}")]
+    Template { template: String, message: String },
+    #[error("template {template} produced an invalid object{object}: {message}")]
+    InvalidObject {
+        template: String,
+        object: String,
+        message: String,
+    },
+}
+
+/// Renders every object of the profile, in apply order.
+pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
+    let environment = templates::environment().map_err(|error| RenderError::Template {
+        template: error.name().unwrap_or("?").to_owned(),
+        message: error.to_string(),
+    })?;
+    let mut context = context::build(valid);
+    context.scripts = render_scripts(&environment, &context, valid.profile.redis.topology)?;
+
+    let mut config_digest = checksum::Fnv64::new();
+    let mut objects = Vec::new();
+    for (order, component) in templates::COMPONENTS.iter().enumerate() {
+        // Config components come first; the workloads see their checksum.
+        if !component.feeds_config_checksum && context.config_checksum.is_empty() {
+            context.config_checksum = config_digest.hex();
+        }
+        let text = render_template(&environment, component.template.name, &context)?;
+        if component.feeds_config_checksum {
+            config_digest.update(text.as_bytes());
+        }
+        for document in objects::documents(&text).map_err(|message| RenderError::InvalidObject {
+            template: component.template.name.to_owned(),
+            object: String::new(),
+            message,
+        })? {
+            let object = Object::checked(document, &context.profile, component.component, order)
+                .map_err(|(object, message)| RenderError::InvalidObject {
+                    template: component.template.name.to_owned(),
+                    object: format!(" {object}"),
+                    message,
+                })?;
+            objects.push(object);
+        }
+    }
+    objects.sort_by_key(|object| (object.stage, object.template_order));
+    Ok(objects)
+}
+
+/// All objects as one multi-document YAML stream.
+pub fn to_yaml_stream(objects: &[Object]) -> String {
+    objects
+        .iter()
+        .map(Object::to_yaml)
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+fn render_scripts(
+    environment: &Environment<'static>,
+    context: &Context,
+    topology: Topology,
+) -> Result<std::collections::BTreeMap<String, String>, RenderError> {
+    templates::SCRIPTS
+        .iter()
+        .filter(|script| script.topologies.contains(&topology))
+        .map(|script| Ok((script.file_name.to_owned(), render_template(environment, script.template.name, context)?)))
+        .collect()
+}
+
+fn render_template(environment: &Environment<'static>, name: &str, context: &Context) -> Result<String, RenderError> {
+    let failed = |error: minijinja::Error| RenderError::Template {
+        template: name.to_owned(),
+        message: error.to_string(),
+    };
+    environment
+        .get_template(name)
+        .and_then(|template| template.render(minijinja::value::Serde(context)))
+        .map_err(failed)
+}

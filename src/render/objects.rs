@@ -1,0 +1,221 @@
+//! Rendered objects: labelled, checked against their Kubernetes types, and
+//! staged in the order `apply` sends them.
+
+use std::fmt;
+
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    autoscaling::v2::HorizontalPodAutoscaler,
+    batch::v1::Job,
+    core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service},
+    networking::v1::NetworkPolicy,
+    policy::v1::PodDisruptionBudget,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+
+use super::context::object_labels;
+
+/// Apply order: each stage only needs what earlier stages created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Namespace,
+    /// ConfigMaps, Secrets and NetworkPolicies: in place before any pod starts.
+    Config,
+    Storage,
+    Services,
+    /// StatefulSets and their PodDisruptionBudgets.
+    Workloads,
+    Jobs,
+    Autoscalers,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub stage: Stage,
+    /// Position of the template that rendered it; keeps the order stable.
+    pub template_order: usize,
+    /// As the typed round trip prints it: fields in schema order.
+    pub value: Value,
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(namespace) => write!(f, "{}/{}/{}", self.kind, namespace, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+impl Object {
+    /// Labels a rendered document and checks it against its Kubernetes type.
+    /// The error names the object as well as it can.
+    pub(super) fn checked(
+        mut document: Value,
+        profile: &str,
+        component: &str,
+        template_order: usize,
+    ) -> Result<Object, (String, String)> {
+        let text_at = |document: &Value, keys: &[&str]| -> Option<String> {
+            keys.iter()
+                .try_fold(document, |node, key| node.get(*key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let api_version = text_at(&document, &["apiVersion"]).unwrap_or_default();
+        let kind = text_at(&document, &["kind"]).unwrap_or_default();
+        let name = text_at(&document, &["metadata", "name"]).unwrap_or_default();
+        let namespace = text_at(&document, &["metadata", "namespace"]);
+        let label = format!("{kind}/{name}");
+
+        let labels = document
+            .get_mut("metadata")
+            .and_then(Value::as_mapping_mut)
+            .ok_or_else(|| (label.clone(), "has no metadata".to_owned()))?
+            .entry(Value::from("labels"))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        let labels = labels
+            .as_mapping_mut()
+            .ok_or_else(|| (label.clone(), "metadata.labels is not a mapping".to_owned()))?;
+        for (key, value) in object_labels(profile, component) {
+            labels.insert(Value::from(key), Value::from(value));
+        }
+
+        let (stage, value) = match (api_version.as_str(), kind.as_str()) {
+            ("v1", "Namespace") => (Stage::Namespace, round_trip::<Namespace>(&document)),
+            ("v1", "Secret") => (Stage::Config, round_trip::<Secret>(&document)),
+            ("v1", "ConfigMap") => (Stage::Config, round_trip::<ConfigMap>(&document)),
+            ("networking.k8s.io/v1", "NetworkPolicy") => (Stage::Config, round_trip::<NetworkPolicy>(&document)),
+            ("v1", "PersistentVolumeClaim") => (Stage::Storage, round_trip::<PersistentVolumeClaim>(&document)),
+            ("v1", "Service") => (Stage::Services, round_trip::<Service>(&document)),
+            ("apps/v1", "StatefulSet") => (Stage::Workloads, round_trip::<StatefulSet>(&document)),
+            ("policy/v1", "PodDisruptionBudget") => (Stage::Workloads, round_trip::<PodDisruptionBudget>(&document)),
+            ("batch/v1", "Job") => (Stage::Jobs, round_trip::<Job>(&document)),
+            ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+                (Stage::Autoscalers, round_trip::<HorizontalPodAutoscaler>(&document))
+            }
+            _ => return Err((label, format!("{api_version} {kind} is not a kind cafectl renders"))),
+        };
+        let value = value.map_err(|message| (label.clone(), message))?;
+        if name.is_empty() {
+            return Err((label, "has no metadata.name".to_owned()));
+        }
+        Ok(Object {
+            api_version,
+            kind,
+            name,
+            namespace,
+            stage,
+            template_order,
+            value,
+        })
+    }
+
+    /// `<kind>-<name>.yaml`, as `render -o DIR` writes it.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.yaml", self.kind.to_lowercase(), self.name)
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(&self.value).expect("a YAML value always serializes")
+    }
+}
+
+/// Splits a template's output into its non-empty YAML documents.
+pub(super) fn documents(text: &str) -> Result<Vec<Value>, String> {
+    let mut documents = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = Value::deserialize(document).map_err(|error| format!("not valid YAML: {error}"))?;
+        if !value.is_null() {
+            documents.push(value);
+        }
+    }
+    Ok(documents)
+}
+
+/// Parses `document` into its Kubernetes type and prints it back. Anything
+/// the type does not know (a misspelled field) is lost on the way, so a
+/// difference between the two is an error.
+fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value, String> {
+    let typed: T = serde_path_to_error::deserialize(document.clone())
+        .map_err(|error| format!("{}: {}", error.path(), error.inner()))?;
+    let printed = serde_yaml::to_value(&typed).map_err(|error| error.to_string())?;
+    match first_difference(document, &printed, String::new()) {
+        None => Ok(printed),
+        Some(path) => Err(format!("{path} is not a field of this kind (or has the wrong shape)")),
+    }
+}
+
+/// The first path at which `written` has something `printed` lacks.
+fn first_difference(written: &Value, printed: &Value, path: String) -> Option<String> {
+    match (written, printed) {
+        (Value::Mapping(written), Value::Mapping(printed)) => written.iter().find_map(|(key, value)| {
+            let key = key.as_str().unwrap_or("?");
+            let child = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+            match printed.get(key) {
+                Some(printed) => first_difference(value, printed, child),
+                None => Some(child),
+            }
+        }),
+        (Value::Sequence(written), Value::Sequence(printed)) if written.len() == printed.len() => written
+            .iter()
+            .zip(printed)
+            .enumerate()
+            .find_map(|(index, (written, printed))| first_difference(written, printed, format!("{path}[{index}]"))),
+        (written, printed) if written == printed => None,
+        _ => Some(if path.is_empty() { "the object".to_owned() } else { path }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Object, (String, String)> {
+        Object::checked(serde_yaml::from_str(text).unwrap(), "demo", "redis", 0)
+    }
+
+    #[test]
+    fn labels_every_object_and_keeps_its_own_labels() {
+        let object = check("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {mine: x}}\ndata: {a: b}\n").unwrap();
+        let labels = &object.value["metadata"]["labels"];
+        assert_eq!(labels["mine"], Value::from("x"));
+        assert_eq!(labels["app.kubernetes.io/managed-by"], Value::from("cafectl"));
+        assert_eq!(labels["app.kubernetes.io/part-of"], Value::from("demo"));
+        assert_eq!(labels["app.kubernetes.io/component"], Value::from("redis"));
+        assert_eq!(object.stage, Stage::Config);
+    }
+
+    #[test]
+    fn a_misspelled_field_is_an_error() {
+        let (object, message) =
+            check("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1, targetPrt: 2}]}\n")
+                .unwrap_err();
+        assert_eq!(object, "Service/s");
+        assert_eq!(message, "spec.ports[0].targetPrt is not a field of this kind (or has the wrong shape)");
+    }
+
+    #[test]
+    fn a_wrong_type_or_missing_required_field_is_an_error() {
+        let (_, message) =
+            check("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: http}]}\n").unwrap_err();
+        assert!(message.starts_with("spec.ports[0].port: invalid type"), "{message}");
+        let (_, message) = check(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {maxReplicas: 3}\n",
+        )
+        .unwrap_err();
+        assert!(message.contains("scaleTargetRef"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_an_error() {
+        let (_, message) = check("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n").unwrap_err();
+        assert_eq!(message, "v1 Pod is not a kind cafectl renders");
+    }
+}

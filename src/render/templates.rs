@@ -1,0 +1,121 @@
+//! The templates, compiled into the binary so that `render` needs no files
+//! beside it, and the order they are rendered in.
+
+use minijinja::{Environment, UndefinedBehavior};
+
+use crate::profile::Topology;
+
+/// A template's name under `templates/` and its text.
+pub struct Template {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+macro_rules! template {
+    ($name:literal) => {
+        Template {
+            name: $name,
+            source: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/", $name)),
+        }
+    };
+}
+
+pub struct Component {
+    pub template: Template,
+    /// The `app.kubernetes.io/component` label of what it renders.
+    pub component: &'static str,
+    /// Its output is configuration the Redis pods read at start.
+    pub feeds_config_checksum: bool,
+}
+
+/// In render order; configuration the pods read comes first.
+pub const COMPONENTS: &[Component] = &[
+    Component { template: template!("redis-config.yaml.j2"), component: "redis", feeds_config_checksum: true },
+    Component { template: template!("redis-scripts.yaml.j2"), component: "redis", feeds_config_checksum: true },
+    Component { template: template!("namespace.yaml.j2"), component: "namespace", feeds_config_checksum: false },
+    Component { template: template!("secret.yaml.j2"), component: "redis", feeds_config_checksum: false },
+    Component { template: template!("app-config.yaml.j2"), component: "app-config", feeds_config_checksum: false },
+    Component { template: template!("network-policy.yaml.j2"), component: "redis", feeds_config_checksum: false },
+    Component { template: template!("services.yaml.j2"), component: "redis", feeds_config_checksum: false },
+    Component { template: template!("redis-statefulset.yaml.j2"), component: "redis", feeds_config_checksum: false },
+    Component { template: template!("pod-disruption-budget.yaml.j2"), component: "redis", feeds_config_checksum: false },
+    Component { template: template!("cluster-bootstrap-job.yaml.j2"), component: "cluster-bootstrap", feeds_config_checksum: false },
+    Component { template: template!("hpa.yaml.j2"), component: "autoscaler", feeds_config_checksum: false },
+];
+
+/// Shell scripts the pods run, shipped in the scripts ConfigMap.
+pub struct Script {
+    pub file_name: &'static str,
+    pub template: Template,
+    pub topologies: &'static [Topology],
+}
+
+pub const SCRIPTS: &[Script] = &[
+    Script {
+        file_name: "lib.sh",
+        template: template!("scripts/lib.sh.j2"),
+        topologies: &[Topology::Standalone, Topology::Sentinel, Topology::Cluster],
+    },
+    Script {
+        file_name: "start-redis.sh",
+        template: template!("scripts/start-redis.sh.j2"),
+        topologies: &[Topology::Standalone, Topology::Sentinel, Topology::Cluster],
+    },
+    Script {
+        file_name: "start-sentinel.sh",
+        template: template!("scripts/start-sentinel.sh.j2"),
+        topologies: &[Topology::Sentinel],
+    },
+    Script {
+        file_name: "cluster-bootstrap.sh",
+        template: template!("scripts/cluster-bootstrap.sh.j2"),
+        topologies: &[Topology::Cluster],
+    },
+];
+
+pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut environment = Environment::new();
+    // A typo in a template is an error, never an empty string.
+    environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    // minijinja would JSON-escape every value of a `.yaml` template; values
+    // that need quoting go through `tojson` explicitly instead.
+    environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    environment.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()?,
+    );
+    let templates = COMPONENTS
+        .iter()
+        .map(|component| &component.template)
+        .chain(SCRIPTS.iter().map(|script| &script.template));
+    for template in templates {
+        environment.add_template(template.name, template.source)?;
+    }
+    Ok(environment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_file_is_compiled_in_and_compiles() {
+        let environment = environment().unwrap();
+        let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut on_disk = Vec::new();
+        for folder in [directory.to_owned(), format!("{directory}/scripts")] {
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    let name = path.strip_prefix(directory).unwrap().to_string_lossy().into_owned();
+                    assert!(environment.get_template(&name).is_ok(), "{name} is not compiled in");
+                    on_disk.push(name);
+                }
+            }
+        }
+        assert_eq!(on_disk.len(), COMPONENTS.len() + SCRIPTS.len());
+    }
+}
