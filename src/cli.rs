@@ -29,9 +29,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the Kubernetes YAML for a profile, in apply order. Offline: never contacts a cluster.
-    #[command(after_help = "The YAML goes to stdout as one multi-document stream, or with -o/--output-dir \
+    #[command(
+        after_help = "The YAML goes to stdout as one multi-document stream, or with -o/--output-dir \
 to one file per object named <kind>-<name>.yaml.\nWithout redis.auth.password the Secret is printed \
-without a value: `cafectl apply` generates the password when it first creates the Secret.")]
+without a value: `cafectl apply` generates the password when it first creates the Secret."
+    )]
     Render(RenderArgs),
     /// Show what `apply` would change: server-side dry-run compared with the live objects. [not built yet]
     Diff(ProfileArgs),

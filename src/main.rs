@@ -11,12 +11,20 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             // Help and version go to stdout with 0; anything else is a usage error.
-            let exit = if error.use_stderr() { Exit::Usage } else { Exit::Success };
+            let exit = if error.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
             let _ = error.print();
             return ExitCode::from(exit as u8);
         }
     };
-    let exit = match commands::run(&cli.command, &mut io::stdout().lock(), &mut io::stderr().lock()) {
+    let exit = match commands::run(
+        &cli.command,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    ) {
         Ok(exit) => exit,
         Err(error) => {
             print_error(&error);
@@ -28,8 +36,13 @@ fn main() -> ExitCode {
 
 fn print_error(error: &anyhow::Error) {
     let stderr = io::stderr();
-    let colour = stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let label = if colour { "\x1b[1;31merror:\x1b[0m" } else { "error:" };
+    let colour =
+        stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let label = if colour {
+        "\x1b[1;31merror:\x1b[0m"
+    } else {
+        "error:"
+    };
     let mut stderr = stderr.lock();
     let _ = writeln!(stderr, "{label} {error}");
     for cause in error.chain().skip(1) {

@@ -17,7 +17,11 @@ pub enum Exit {
     Usage = 64,
 }
 
-pub fn run(command: &Command, stdout: &mut dyn Write, stderr: &mut dyn Write) -> anyhow::Result<Exit> {
+pub fn run(
+    command: &Command,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<Exit> {
     match command {
         Command::Render(args) => render::run(args, stdout, stderr),
         Command::Diff(_) => not_built("diff"),

@@ -8,9 +8,14 @@ use super::Exit;
 use crate::cli::RenderArgs;
 use crate::{profile, render};
 
-pub fn run(args: &RenderArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> anyhow::Result<Exit> {
+pub fn run(
+    args: &RenderArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<Exit> {
     let profile = profile::load(&args.profile.request())?;
-    let objects = render::render(&profile).context("cafectl could not render this profile; this is a bug, please report it")?;
+    let objects = render::render(&profile)
+        .context("cafectl could not render this profile; this is a bug, please report it")?;
     match &args.output_dir {
         None => {
             let written = stdout
@@ -23,13 +28,20 @@ pub fn run(args: &RenderArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
             }
         }
         Some(directory) => {
-            std::fs::create_dir_all(directory)
-                .with_context(|| format!("cannot create the output directory {}", directory.display()))?;
+            std::fs::create_dir_all(directory).with_context(|| {
+                format!("cannot create the output directory {}", directory.display())
+            })?;
             for object in &objects {
                 let path = directory.join(object.file_name());
-                std::fs::write(&path, object.to_yaml()).with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(&path, object.to_yaml())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            writeln!(stderr, "wrote {} objects to {}", objects.len(), directory.display())?;
+            writeln!(
+                stderr,
+                "wrote {} objects to {}",
+                objects.len(),
+                directory.display()
+            )?;
         }
     }
     Ok(Exit::Success)

@@ -66,8 +66,13 @@ pub fn humanize(message: &str) -> String {
             let candidates = backticked(expected);
             return match closest(unknown, &candidates) {
                 Some(close) => format!("unknown {noun} `{unknown}`; did you mean `{close}`?"),
-                None if candidates.is_empty() => format!("unknown {noun} `{unknown}`: nothing may be set here"),
-                None => format!("unknown {noun} `{unknown}`; expected one of: {}", candidates.join(", ")),
+                None if candidates.is_empty() => {
+                    format!("unknown {noun} `{unknown}`: nothing may be set here")
+                }
+                None => format!(
+                    "unknown {noun} `{unknown}`; expected one of: {}",
+                    candidates.join(", ")
+                ),
             };
         }
     }
@@ -136,7 +141,9 @@ mod tests {
             "unknown key `colour`; expected one of: name, image"
         );
         assert_eq!(
-            humanize("unknown variant `sentinal`, expected one of `standalone`, `sentinel`, `cluster`"),
+            humanize(
+                "unknown variant `sentinal`, expected one of `standalone`, `sentinel`, `cluster`"
+            ),
             "unknown value `sentinal`; did you mean `sentinel`?"
         );
     }
@@ -147,6 +154,9 @@ mod tests {
             humanize("invalid type: string \"ten\", expected u32"),
             "expected a whole number (0 or more), found string \"ten\""
         );
-        assert_eq!(humanize("missing field `maxReplicas`"), "missing required key `maxReplicas`");
+        assert_eq!(
+            humanize("missing field `maxReplicas`"),
+            "missing required key `maxReplicas`"
+        );
     }
 }

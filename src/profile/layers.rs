@@ -45,7 +45,13 @@ impl Layers {
     pub fn push_file(&mut self, label: String, text: String, value: Value) {
         let source = self.add_source(label, Some(text));
         let mut merged = std::mem::take(&mut self.merged);
-        self.merge(&mut merged, value, &KeyPath::root(), &KeyPath::root(), source);
+        self.merge(
+            &mut merged,
+            value,
+            &KeyPath::root(),
+            &KeyPath::root(),
+            source,
+        );
         self.merged = merged;
     }
 
@@ -55,6 +61,8 @@ impl Layers {
         let source = self.add_source(label, None);
         let mut node = &mut self.merged;
         let mut walked = KeyPath::root();
+        // Keys this override brings into being, so errors below them name it.
+        let mut created = Vec::new();
         for segment in &path.0 {
             if node.is_null() {
                 *node = match segment {
@@ -64,9 +72,9 @@ impl Layers {
             }
             let kind = describe(node);
             node = match (segment, node) {
-                (Segment::Key(key), Value::Mapping(map)) => map
-                    .entry(Value::String(key.clone()))
-                    .or_insert(Value::Null),
+                (Segment::Key(key), Value::Mapping(map)) => {
+                    map.entry(Value::String(key.clone())).or_insert(Value::Null)
+                }
                 (Segment::Index(index), Value::Sequence(items)) => {
                     if *index > items.len() {
                         return Err(format!(
@@ -84,8 +92,20 @@ impl Layers {
                 (Segment::Index(_), _) => return Err(format!("{walked} is {kind}, not a list")),
             };
             walked = walked.child(segment.clone());
+            if node.is_null() {
+                created.push(walked.clone());
+            }
         }
         *node = value.clone();
+        for prefix in created {
+            self.origins.insert(
+                prefix.clone(),
+                Origin {
+                    source,
+                    path: prefix,
+                },
+            );
+        }
         self.record(path, value, path, source);
         Ok(())
     }
@@ -109,10 +129,23 @@ impl Layers {
         self.sources.len() - 1
     }
 
-    fn merge(&mut self, base: &mut Value, overlay: Value, at: &KeyPath, from: &KeyPath, source: usize) {
+    fn merge(
+        &mut self,
+        base: &mut Value,
+        overlay: Value,
+        at: &KeyPath,
+        from: &KeyPath,
+        source: usize,
+    ) {
         match (base, overlay) {
             (Value::Mapping(base_map), Value::Mapping(overlay_map)) => {
-                self.origins.insert(at.clone(), Origin { source, path: from.clone() });
+                self.origins.insert(
+                    at.clone(),
+                    Origin {
+                        source,
+                        path: from.clone(),
+                    },
+                );
                 for (key, value) in overlay_map {
                     let name = key_text(&key);
                     let (at, from) = (at.key(&name), from.key(&name));
@@ -129,11 +162,26 @@ impl Layers {
                 if named_entries(base_items) && named_entries(&overlay_items) =>
             {
                 // Lists of named entries (autoscaling) merge entry by entry.
-                self.origins.insert(at.clone(), Origin { source, path: from.clone() });
+                self.origins.insert(
+                    at.clone(),
+                    Origin {
+                        source,
+                        path: from.clone(),
+                    },
+                );
                 for (source_index, item) in overlay_items.into_iter().enumerate() {
                     let from = from.index(source_index);
-                    match base_items.iter().position(|existing| existing.get("name") == item.get("name")) {
-                        Some(index) => self.merge(&mut base_items[index], item, &at.index(index), &from, source),
+                    match base_items
+                        .iter()
+                        .position(|existing| existing.get("name") == item.get("name"))
+                    {
+                        Some(index) => self.merge(
+                            &mut base_items[index],
+                            item,
+                            &at.index(index),
+                            &from,
+                            source,
+                        ),
                         None => {
                             self.record(&at.index(base_items.len()), item.clone(), &from, source);
                             base_items.push(item);
@@ -174,7 +222,9 @@ impl Layers {
 }
 
 fn named_entries(items: &[Value]) -> bool {
-    items.iter().all(|item| matches!(item.get("name"), Some(Value::String(_))))
+    items
+        .iter()
+        .all(|item| matches!(item.get("name"), Some(Value::String(_))))
 }
 
 pub fn key_text(key: &Value) -> String {
@@ -201,8 +251,14 @@ pub fn describe(value: &Value) -> &'static str {
 /// Reads the value of `--set key=value` as Helm does: `true`/`false`,
 /// numbers and `null` are typed, `{a,b}` is a list, anything else a string.
 pub fn parse_set_value(raw: &str) -> Value {
-    if let Some(inner) = raw.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
-        let items = inner.split(',').map(str::trim).filter(|item| !item.is_empty());
+    if let Some(inner) = raw
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+    {
+        let items = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty());
         return Value::Sequence(items.map(parse_set_value).collect());
     }
     match serde_yaml::from_str::<Value>(raw) {
@@ -232,7 +288,14 @@ mod tests {
     fn later_files_override_key_by_key() {
         let layers = layered(&["a: 1\nb: {x: 1, y: 2}\n", "b: {y: 3}\nc: 4\n"]);
         assert_eq!(layers.merged, yaml("a: 1\nb: {x: 1, y: 3}\nc: 4\n"));
-        let origin = |path| layers.origin_of(&KeyPath::parse(path).unwrap()).unwrap().0.label.clone();
+        let origin = |path| {
+            layers
+                .origin_of(&KeyPath::parse(path).unwrap())
+                .unwrap()
+                .0
+                .label
+                .clone()
+        };
         assert_eq!(origin("b.x"), "f0.yaml");
         assert_eq!(origin("b.y"), "f1.yaml");
         assert_eq!(origin("c"), "f1.yaml");
@@ -248,23 +311,41 @@ mod tests {
             layers.merged,
             yaml("l: [{name: a, v: 1}, {name: b, v: 3}, {name: c, v: 4}]\n")
         );
-        let (source, path) = layers.origin_of(&KeyPath::parse("l[1].v").unwrap()).unwrap();
-        assert_eq!((source.label.as_str(), path.to_string().as_str()), ("f1.yaml", "l[0].v"));
+        let (source, path) = layers
+            .origin_of(&KeyPath::parse("l[1].v").unwrap())
+            .unwrap();
+        assert_eq!(
+            (source.label.as_str(), path.to_string().as_str()),
+            ("f1.yaml", "l[0].v")
+        );
     }
 
     #[test]
     fn set_creates_keys_and_appends_one_entry() {
         let mut layers = layered(&["l: [{name: a}]\n"]);
         let set = |layers: &mut Layers, path: &str, value: &str| {
-            layers.set(format!("--set {path}={value}"), &KeyPath::parse(path).unwrap(), parse_set_value(value))
+            layers.set(
+                format!("--set {path}={value}"),
+                &KeyPath::parse(path).unwrap(),
+                parse_set_value(value),
+            )
         };
         set(&mut layers, "x.y", "true").unwrap();
         set(&mut layers, "l[1].name", "b").unwrap();
         set(&mut layers, "l[0].n", "5").unwrap();
-        assert_eq!(layers.merged, yaml("l: [{name: a, n: 5}, {name: b}]\nx: {y: true}\n"));
-        assert!(set(&mut layers, "l[5].name", "c").unwrap_err().contains("at most 2"));
-        assert!(set(&mut layers, "x.y.z", "1").unwrap_err().contains("x.y is a boolean"));
-        let (source, _) = layers.origin_of(&KeyPath::parse("l[0].n").unwrap()).unwrap();
+        assert_eq!(
+            layers.merged,
+            yaml("l: [{name: a, n: 5}, {name: b}]\nx: {y: true}\n")
+        );
+        assert!(set(&mut layers, "l[5].name", "c")
+            .unwrap_err()
+            .contains("at most 2"));
+        assert!(set(&mut layers, "x.y.z", "1")
+            .unwrap_err()
+            .contains("x.y is a boolean"));
+        let (source, _) = layers
+            .origin_of(&KeyPath::parse("l[0].n").unwrap())
+            .unwrap();
         assert_eq!(source.label, "--set l[0].n=5");
     }
 
@@ -274,6 +355,9 @@ mod tests {
         assert_eq!(parse_set_value("false"), Value::Bool(false));
         assert_eq!(parse_set_value("256mb"), Value::from("256mb"));
         assert_eq!(parse_set_value("a: b"), Value::from("a: b"));
-        assert_eq!(parse_set_value("{900 1, 60 100}"), yaml("['900 1', '60 100']"));
+        assert_eq!(
+            parse_set_value("{900 1, 60 100}"),
+            yaml("['900 1', '60 100']")
+        );
     }
 }

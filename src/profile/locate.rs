@@ -50,7 +50,9 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let last = self.rest.len() == 1;
         while let Some(matched) = map.next_key_seed(KeyMatch { wanted, last })? {
             if matched {
-                return map.next_value_seed(Walk { rest: &self.rest[1..] });
+                return map.next_value_seed(Walk {
+                    rest: &self.rest[1..],
+                });
             }
             map.next_value::<IgnoredAny>()?;
         }
@@ -63,7 +65,9 @@ impl<'de> Visitor<'de> for Walk<'_> {
             let found = matches!(self.rest[0], Segment::Index(wanted) if wanted == index);
             if found {
                 return seq
-                    .next_element_seed(Walk { rest: &self.rest[1..] })?
+                    .next_element_seed(Walk {
+                        rest: &self.rest[1..],
+                    })?
                     .ok_or_else(|| de::Error::custom("not found"));
             }
             if seq.next_element::<IgnoredAny>()?.is_none() {

@@ -61,10 +61,15 @@ pub struct ValidProfile {
 /// is reported at once.
 pub fn load(request: &ProfileRequest) -> Result<ValidProfile, ProfileError> {
     let layers = layer(request)?;
-    let profile: Profile = serde_path_to_error::deserialize(layers.merged.clone()).map_err(|error| {
-        let path = KeyPath::from_serde(error.path());
-        problem_at(&layers, &path, error::humanize(&error.into_inner().to_string()))
-    })?;
+    let profile: Profile =
+        serde_path_to_error::deserialize(layers.merged.clone()).map_err(|error| {
+            let path = KeyPath::from_serde(error.path());
+            problem_at(
+                &layers,
+                &path,
+                error::humanize(&error.into_inner().to_string()),
+            )
+        })?;
     let problems: Vec<Problem> = validate::validate(&profile)
         .into_iter()
         .map(|(path, message)| problem_at(&layers, &path, message))
@@ -82,7 +87,9 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
             origin: "cafectl".to_owned(),
             position: None,
             key: String::new(),
-            message: "no profile given: pass -p/--profile FILE (for example -p profiles/standalone.yaml)".to_owned(),
+            message:
+                "no profile given: pass -p/--profile FILE (for example -p profiles/standalone.yaml)"
+                    .to_owned(),
         }
         .into());
     }
@@ -97,7 +104,9 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
         };
         let text = std::fs::read_to_string(file).map_err(|error| {
             let reason = match error.kind() {
-                std::io::ErrorKind::NotFound => "no such file; the shipped profiles are in profiles/".to_owned(),
+                std::io::ErrorKind::NotFound => {
+                    "no such file; the shipped profiles are in profiles/".to_owned()
+                }
                 _ => format!("cannot read the profile: {error}"),
             };
             whole_file(None, reason)
@@ -128,17 +137,29 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
     let overrides = request
         .sets
         .iter()
-        .map(|set| (format!("--set {}={}", set.path, set.raw), set.path.clone(), parse_set_value(&set.raw)))
+        .map(|set| {
+            (
+                format!("--set {}={}", set.path, set.raw),
+                set.path.clone(),
+                parse_set_value(&set.raw),
+            )
+        })
         .chain(request.namespace.iter().map(|namespace| {
-            (format!("--namespace {namespace}"), KeyPath::root().key("namespace"), serde_yaml::Value::String(namespace.clone()))
+            (
+                format!("--namespace {namespace}"),
+                KeyPath::root().key("namespace"),
+                serde_yaml::Value::String(namespace.clone()),
+            )
         }));
     for (label, path, value) in overrides {
-        layers.set(label.clone(), &path, value).map_err(|message| Problem {
-            origin: label,
-            position: None,
-            key: path.to_string(),
-            message,
-        })?;
+        layers
+            .set(label.clone(), &path, value)
+            .map_err(|message| Problem {
+                origin: label,
+                position: None,
+                key: path.to_string(),
+                message,
+            })?;
     }
     Ok(layers)
 }
@@ -161,7 +182,10 @@ fn problem_at(layers: &Layers, path: &KeyPath, message: String) -> Problem {
     match layers.origin_of(path) {
         Some((source, source_path)) if !path.is_root() => Problem {
             origin: source.label.clone(),
-            position: source.text.as_deref().and_then(|text| nearest_line(text, source_path)),
+            position: source
+                .text
+                .as_deref()
+                .and_then(|text| nearest_line(text, source_path)),
             key,
             message,
         },

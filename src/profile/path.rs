@@ -20,7 +20,9 @@ impl KeyPath {
     /// Parses `a.b[0].c`; a backslash escapes a dot that belongs to a key
     /// (`networkPolicy.clientLabels.cafectl\.io/redis-client`), as in Helm.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || format!("{text:?} is not a key path (expected e.g. redis.maxmemory or autoscaling[0].maxReplicas)");
+        let invalid = || {
+            format!("{text:?} is not a key path (expected e.g. redis.maxmemory or autoscaling[0].maxReplicas)")
+        };
         let mut segments = Vec::new();
         let mut key = String::new();
         let mut chars = text.chars().peekable();
@@ -130,7 +132,10 @@ mod tests {
     #[test]
     fn parses_keys_indices_and_escaped_dots() {
         let path = KeyPath::parse("autoscaling[1].behavior.scaleUpWindowSeconds").unwrap();
-        assert_eq!(path.to_string(), "autoscaling[1].behavior.scaleUpWindowSeconds");
+        assert_eq!(
+            path.to_string(),
+            "autoscaling[1].behavior.scaleUpWindowSeconds"
+        );
         let escaped = KeyPath::parse(r"networkPolicy.clientLabels.cafectl\.io/client").unwrap();
         assert_eq!(
             escaped.0.last(),

@@ -31,13 +31,19 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
     if !domain_labels_valid {
         report(
             root.key("clusterDomain"),
-            format!("{:?} is not a DNS domain (the default is cluster.local)", profile.cluster_domain),
+            format!(
+                "{:?} is not a DNS domain (the default is cluster.local)",
+                profile.cluster_domain
+            ),
         );
     }
 
     let redis = &profile.redis;
     let at = root.key("redis");
-    if !redis.name.as_str().starts_with(|c: char| c.is_ascii_lowercase())
+    if !redis
+        .name
+        .as_str()
+        .starts_with(|c: char| c.is_ascii_lowercase())
         || redis.name.as_str().len() > MAX_REDIS_NAME
     {
         report(
@@ -49,17 +55,30 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
         );
     }
     if redis.image.trim().is_empty() || redis.image.contains(char::is_whitespace) {
-        report(at.key("image"), format!("{:?} is not a container image reference (e.g. redis:7.2-alpine)", redis.image));
+        report(
+            at.key("image"),
+            format!(
+                "{:?} is not a container image reference (e.g. redis:7.2-alpine)",
+                redis.image
+            ),
+        );
     }
 
     let (request_cpu, request_memory) = redis.resources.requests();
     let (limit_cpu, limit_memory) = redis.resources.limits();
     let resources = at.key("resources");
-    for (kind, request, limit) in [("cpu", &request_cpu, &limit_cpu), ("memory", &request_memory, &limit_memory)] {
+    for (kind, request, limit) in [
+        ("cpu", &request_cpu, &limit_cpu),
+        ("memory", &request_memory, &limit_memory),
+    ] {
         if request.value() > limit.value() {
             report(
                 resources.key("requests").key(kind),
-                format!("request {} is above the limit {}; Kubernetes rejects such a pod", request.as_str(), limit.as_str()),
+                format!(
+                    "request {} is above the limit {}; Kubernetes rejects such a pod",
+                    request.as_str(),
+                    limit.as_str()
+                ),
             );
         }
     }
@@ -76,10 +95,15 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
 
     let auth = at.key("auth");
     if redis.auth.existing_secret.is_some() && redis.auth.password.is_some() {
-        report(auth.key("password"), "set either password or existingSecret, not both".to_owned());
+        report(
+            auth.key("password"),
+            "set either password or existingSecret, not both".to_owned(),
+        );
     }
     if let Some(password) = &redis.auth.password {
-        let printable = password.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '\'');
+        let printable = password
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '\'');
         if password.len() < 16 || !printable {
             // Never echo the password itself.
             report(
@@ -112,21 +136,39 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                 }
             }
             let valid_master_name = !sentinel.master_name.is_empty()
-                && sentinel.master_name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                && sentinel
+                    .master_name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
             if !valid_master_name {
-                report(at.key("masterName"), format!("{:?} may hold only letters, digits, '-', '_' and '.'", sentinel.master_name));
+                report(
+                    at.key("masterName"),
+                    format!(
+                        "{:?} may hold only letters, digits, '-', '_' and '.'",
+                        sentinel.master_name
+                    ),
+                );
             }
             if sentinel.down_after_milliseconds < 1000 {
-                report(at.key("downAfterMilliseconds"), "must be at least 1000: shorter windows fail over on a GC pause".to_owned());
+                report(
+                    at.key("downAfterMilliseconds"),
+                    "must be at least 1000: shorter windows fail over on a GC pause".to_owned(),
+                );
             }
             if sentinel.failover_timeout < sentinel.down_after_milliseconds {
-                report(at.key("failoverTimeout"), "must not be shorter than downAfterMilliseconds".to_owned());
+                report(
+                    at.key("failoverTimeout"),
+                    "must not be shorter than downAfterMilliseconds".to_owned(),
+                );
             }
             if sentinel.parallel_syncs == 0 {
                 report(at.key("parallelSyncs"), "must be at least 1".to_owned());
             }
         }
-        (_, Some(_)) => report(at.key("sentinel"), unused_section("sentinel", redis.topology)),
+        (_, Some(_)) => report(
+            at.key("sentinel"),
+            unused_section("sentinel", redis.topology),
+        ),
         (_, None) => {}
     }
     match (redis.topology, &redis.cluster) {
@@ -142,11 +184,17 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
             if cluster.replicas_per_master > MAX_REPLICAS_PER_MASTER {
                 report(
                     at.key("replicasPerMaster"),
-                    format!("{} is out of range: use 0 to {MAX_REPLICAS_PER_MASTER}", cluster.replicas_per_master),
+                    format!(
+                        "{} is out of range: use 0 to {MAX_REPLICAS_PER_MASTER}",
+                        cluster.replicas_per_master
+                    ),
                 );
             }
             if cluster.node_timeout_milliseconds < 1000 {
-                report(at.key("nodeTimeoutMilliseconds"), "must be at least 1000".to_owned());
+                report(
+                    at.key("nodeTimeoutMilliseconds"),
+                    "must be at least 1000".to_owned(),
+                );
             }
         }
         (_, Some(_)) => report(at.key("cluster"), unused_section("cluster", redis.topology)),
@@ -161,7 +209,10 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
     }
     for (key, value) in &profile.network_policy.client_labels {
         if let Err(message) = check_label(key, value) {
-            report(root.key("networkPolicy").key("clientLabels").key(key), message);
+            report(
+                root.key("networkPolicy").key("clientLabels").key(key),
+                message,
+            );
         }
     }
 
@@ -169,18 +220,34 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
     for (index, autoscaler) in profile.autoscaling.iter().enumerate() {
         let at = root.key("autoscaling").index(index);
         if !seen.insert(autoscaler.name.as_str()) {
-            report(at.key("name"), format!("{:?} is listed twice; each HPA needs its own name", autoscaler.name.as_str()));
+            report(
+                at.key("name"),
+                format!(
+                    "{:?} is listed twice; each HPA needs its own name",
+                    autoscaler.name.as_str()
+                ),
+            );
         }
         if autoscaler.min_replicas < 1 {
-            report(at.key("minReplicas"), "must be at least 1 (an HPA cannot scale to zero)".to_owned());
+            report(
+                at.key("minReplicas"),
+                "must be at least 1 (an HPA cannot scale to zero)".to_owned(),
+            );
         } else if autoscaler.min_replicas > autoscaler.max_replicas {
             report(
                 at.key("minReplicas"),
-                format!("{} is greater than maxReplicas {}", autoscaler.min_replicas, autoscaler.max_replicas),
+                format!(
+                    "{} is greater than maxReplicas {}",
+                    autoscaler.min_replicas, autoscaler.max_replicas
+                ),
             );
         }
         if autoscaler.cpu_utilization.is_none() && autoscaler.memory_utilization.is_none() {
-            report(at.key("cpuUtilization"), "set cpuUtilization, memoryUtilization or both: an HPA needs a metric to act on".to_owned());
+            report(
+                at.key("cpuUtilization"),
+                "set cpuUtilization, memoryUtilization or both: an HPA needs a metric to act on"
+                    .to_owned(),
+            );
         }
     }
     findings
@@ -201,11 +268,17 @@ fn check_label(key: &str, value: &str) -> Result<(), String> {
             && text.len() <= 63
             && text.starts_with(|c: char| c.is_ascii_alphanumeric())
             && text.ends_with(|c: char| c.is_ascii_alphanumeric())
-            && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
-    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let (prefix, name) = key
+        .rsplit_once('/')
+        .map_or((None, key), |(p, n)| (Some(p), n));
     let prefix_ok = prefix.is_none_or(|p| {
-        p.len() <= 253 && p.split('.').all(|label| super::values::ResourceName::parse(label).is_ok())
+        p.len() <= 253
+            && p.split('.')
+                .all(|label| super::values::ResourceName::parse(label).is_ok())
     });
     if !prefix_ok || !name_part(name) {
         return Err(format!("{key:?} is not a valid label key"));

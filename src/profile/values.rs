@@ -253,7 +253,10 @@ impl StabilizationWindow {
 
 /// Reads a string and checks it with `parse`, so serde reports the failure
 /// at the value's line.
-fn parse_string<'de, D, T>(deserializer: D, parse: fn(&str) -> Result<T, String>) -> Result<T, D::Error>
+fn parse_string<'de, D, T>(
+    deserializer: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -262,7 +265,11 @@ where
 }
 
 /// Reads a whole number and checks its range.
-fn parse_bounded<'de, D>(deserializer: D, range: std::ops::RangeInclusive<u32>, what: &str) -> Result<u32, D::Error>
+fn parse_bounded<'de, D>(
+    deserializer: D,
+    range: std::ops::RangeInclusive<u32>,
+    what: &str,
+) -> Result<u32, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -291,7 +298,11 @@ impl<'de> Deserialize<'de> for KubeQuantity {
         let text = match &value {
             serde_yaml::Value::String(text) => text.clone(),
             serde_yaml::Value::Number(number) => number.to_string(),
-            _ => return Err(D::Error::custom("expected a quantity such as 100m or 128Mi")),
+            _ => {
+                return Err(D::Error::custom(
+                    "expected a quantity such as 100m or 128Mi",
+                ))
+            }
         };
         KubeQuantity::parse(&text).map_err(D::Error::custom)
     }
@@ -317,8 +328,12 @@ impl<'de> Deserialize<'de> for Percent {
 
 impl<'de> Deserialize<'de> for StabilizationWindow {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        parse_bounded(deserializer, 0..=Self::MAX, "a stabilization window (seconds)")
-            .map(StabilizationWindow)
+        parse_bounded(
+            deserializer,
+            0..=Self::MAX,
+            "a stabilization window (seconds)",
+        )
+        .map(StabilizationWindow)
     }
 }
 
@@ -341,8 +356,13 @@ mod tests {
         ] {
             assert_eq!(KubeQuantity::parse(text).unwrap().value(), value, "{text}");
         }
-        for text in ["256mb", "1Gx", "", "Mi", "1..0", "1 Gi", "-1", "0", "1e", "1e+-3", "--1", "1mi"] {
-            assert!(KubeQuantity::parse(text).is_err(), "{text} should be rejected");
+        for text in [
+            "256mb", "1Gx", "", "Mi", "1..0", "1 Gi", "-1", "0", "1e", "1e+-3", "--1", "1mi",
+        ] {
+            assert!(
+                KubeQuantity::parse(text).is_err(),
+                "{text} should be rejected"
+            );
         }
     }
 
@@ -353,7 +373,10 @@ mod tests {
         assert_eq!(RedisMemory::parse("2m").unwrap().bytes(), 2_000_000);
         assert_eq!(RedisMemory::parse("4096").unwrap().bytes(), 4096);
         for text in ["256Mi", "mb", "", "1.5gb", "0", "12 mb", "-1mb"] {
-            assert!(RedisMemory::parse(text).is_err(), "{text} should be rejected");
+            assert!(
+                RedisMemory::parse(text).is_err(),
+                "{text} should be rejected"
+            );
         }
     }
 
@@ -362,8 +385,19 @@ mod tests {
         for name in ["redis", "cloud-cafe", "a", "r2d2", &"a".repeat(63)] {
             assert!(ResourceName::parse(name).is_ok(), "{name}");
         }
-        for name in ["", "Redis", "cloud_cafe", "-redis", "redis-", "a.b", &"a".repeat(64)] {
-            assert!(ResourceName::parse(name).is_err(), "{name} should be rejected");
+        for name in [
+            "",
+            "Redis",
+            "cloud_cafe",
+            "-redis",
+            "redis-",
+            "a.b",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                ResourceName::parse(name).is_err(),
+                "{name} should be rejected"
+            );
         }
     }
 

@@ -79,6 +79,9 @@ pub struct RedisContext {
     /// The password from the Secret, for the scripts (`REDIS_PASSWORD`) and
     /// for redis-cli in probes (`REDISCLI_AUTH`, never on a command line).
     pub password_env: serde_json::Value,
+    /// What the Redis and sentinel containers get: the password and the
+    /// pod's name, from which they build the hostname they announce.
+    pub pod_env: serde_json::Value,
     pub port: u16,
     pub sentinel_port: u16,
     pub bus_port: u16,
@@ -182,10 +185,15 @@ pub fn build(valid: &ValidProfile) -> Context {
     let namespace = profile.namespace.as_str();
     let statefulset = base.to_owned();
     let headless_service = format!("{base}-headless");
-    let hostname_suffix = format!("{headless_service}.{namespace}.svc.{}", profile.cluster_domain);
+    let hostname_suffix = format!(
+        "{headless_service}.{namespace}.svc.{}",
+        profile.cluster_domain
+    );
 
-    let sentinel = (redis.topology == Topology::Sentinel).then(|| redis.sentinel.clone().unwrap_or_default());
-    let cluster = (redis.topology == Topology::Cluster).then(|| redis.cluster.clone().unwrap_or_default());
+    let sentinel =
+        (redis.topology == Topology::Sentinel).then(|| redis.sentinel.clone().unwrap_or_default());
+    let cluster =
+        (redis.topology == Topology::Cluster).then(|| redis.cluster.clone().unwrap_or_default());
     let replicas = match (&sentinel, &cluster) {
         (Some(sentinel), _) => sentinel.replicas,
         (_, Some(cluster)) => cluster.nodes(),
@@ -208,27 +216,56 @@ pub fn build(valid: &ValidProfile) -> Context {
     let mut bootstrap_pod_labels = object_labels(valid.name.as_str(), "cluster-bootstrap");
     bootstrap_pod_labels.extend(profile.network_policy.client_labels.clone());
 
-    let redis_port = NamedPort { name: "redis", port: REDIS_PORT };
+    let redis_port = NamedPort {
+        name: "redis",
+        port: REDIS_PORT,
+    };
     let (pod_ports, client_ports, peer_ports) = match redis.topology {
         Topology::Standalone => (vec![redis_port], vec![REDIS_PORT], vec![]),
         Topology::Sentinel => (
-            vec![redis_port, NamedPort { name: "sentinel", port: SENTINEL_PORT }],
+            vec![
+                redis_port,
+                NamedPort {
+                    name: "sentinel",
+                    port: SENTINEL_PORT,
+                },
+            ],
             vec![REDIS_PORT, SENTINEL_PORT],
             vec![REDIS_PORT, SENTINEL_PORT],
         ),
         Topology::Cluster => (
-            vec![redis_port, NamedPort { name: "cluster-bus", port: CLUSTER_BUS_PORT }],
+            vec![
+                redis_port,
+                NamedPort {
+                    name: "cluster-bus",
+                    port: CLUSTER_BUS_PORT,
+                },
+            ],
             vec![REDIS_PORT],
             vec![REDIS_PORT, CLUSTER_BUS_PORT],
         ),
     };
-    let client_port_name = if redis.topology == Topology::Sentinel { "sentinel" } else { "redis" };
+    let client_port_name = if redis.topology == Topology::Sentinel {
+        "sentinel"
+    } else {
+        "redis"
+    };
 
     let secret = redis
         .auth
         .existing_secret
         .as_ref()
         .map_or_else(|| format!("{base}-auth"), ToString::to_string);
+
+    let password_env: Vec<serde_json::Value> = ["REDIS_PASSWORD", "REDISCLI_AUTH"]
+        .iter()
+        .map(|variable| {
+            serde_json::json!({
+                "name": variable,
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": SECRET_KEY}},
+            })
+        })
+        .collect();
 
     let (requests_cpu, requests_memory) = redis.resources.requests();
     let (limits_cpu, limits_memory) = redis.resources.limits();
@@ -240,13 +277,21 @@ pub fn build(valid: &ValidProfile) -> Context {
         ("REDIS_PASSWORD_SECRET".to_owned(), secret.clone()),
     ]);
     if let Some(sentinel) = &sentinel {
-        let sentinels = hostnames.iter().map(|host| format!("{host}:{SENTINEL_PORT}"));
-        app_config.insert("REDIS_SENTINELS".to_owned(), sentinels.collect::<Vec<_>>().join(","));
+        let sentinels = hostnames
+            .iter()
+            .map(|host| format!("{host}:{SENTINEL_PORT}"));
+        app_config.insert(
+            "REDIS_SENTINELS".to_owned(),
+            sentinels.collect::<Vec<_>>().join(","),
+        );
         app_config.insert("REDIS_MASTER_NAME".to_owned(), sentinel.master_name.clone());
     }
     if cluster.is_some() {
         let nodes = hostnames.iter().map(|host| format!("{host}:{REDIS_PORT}"));
-        app_config.insert("REDIS_CLUSTER_NODES".to_owned(), nodes.collect::<Vec<_>>().join(","));
+        app_config.insert(
+            "REDIS_CLUSTER_NODES".to_owned(),
+            nodes.collect::<Vec<_>>().join(","),
+        );
     }
 
     Context {
@@ -283,14 +328,14 @@ pub fn build(valid: &ValidProfile) -> Context {
                 "readOnlyRootFilesystem": true,
                 "capabilities": {"drop": ["ALL"]},
             }),
-            password_env: ["REDIS_PASSWORD", "REDISCLI_AUTH"]
+            password_env: password_env.clone().into(),
+            pod_env: password_env
                 .iter()
-                .map(|variable| {
-                    serde_json::json!({
-                        "name": variable,
-                        "valueFrom": {"secretKeyRef": {"name": secret, "key": SECRET_KEY}},
-                    })
-                })
+                .cloned()
+                .chain([serde_json::json!({
+                    "name": "POD_NAME",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                })])
                 .collect(),
             port: REDIS_PORT,
             sentinel_port: SENTINEL_PORT,
@@ -298,15 +343,33 @@ pub fn build(valid: &ValidProfile) -> Context {
             maxmemory: redis.maxmemory.as_str().to_owned(),
             maxmemory_policy: redis.maxmemory_policy.as_str(),
             appendonly: redis.persistence.appendonly,
-            save: redis.persistence.save.iter().map(ToString::to_string).collect(),
+            save: redis
+                .persistence
+                .save
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             persistence: redis.persistence.enabled.then(|| PersistenceContext {
                 size: redis.persistence.size.as_str().to_owned(),
-                storage_class: redis.persistence.storage_class.as_ref().map(ToString::to_string),
+                storage_class: redis
+                    .persistence
+                    .storage_class
+                    .as_ref()
+                    .map(ToString::to_string),
             }),
-            resources: resources_json((&requests_cpu, &requests_memory), (&limits_cpu, &limits_memory)),
+            resources: resources_json(
+                (&requests_cpu, &requests_memory),
+                (&limits_cpu, &limits_memory),
+            ),
             helper_resources: resources_json(
-                (&KubeQuantity::known(HELPER_REQUESTS.0), &KubeQuantity::known(HELPER_REQUESTS.1)),
-                (&KubeQuantity::known(HELPER_LIMITS.0), &KubeQuantity::known(HELPER_LIMITS.1)),
+                (
+                    &KubeQuantity::known(HELPER_REQUESTS.0),
+                    &KubeQuantity::known(HELPER_REQUESTS.1),
+                ),
+                (
+                    &KubeQuantity::known(HELPER_LIMITS.0),
+                    &KubeQuantity::known(HELPER_LIMITS.1),
+                ),
             ),
             sentinel: sentinel.as_ref().map(|sentinel| SentinelContext {
                 master_name: sentinel.master_name.clone(),
@@ -333,12 +396,15 @@ pub fn build(valid: &ValidProfile) -> Context {
             name: profile.app_config.name.to_string(),
             data: app_config,
         },
-        network_policy: profile.network_policy.enabled.then(|| NetworkPolicyContext {
-            name: base.to_owned(),
-            client_labels: profile.network_policy.client_labels.clone(),
-            client_ports,
-            peer_ports,
-        }),
+        network_policy: profile
+            .network_policy
+            .enabled
+            .then(|| NetworkPolicyContext {
+                name: base.to_owned(),
+                client_labels: profile.network_policy.client_labels.clone(),
+                client_ports,
+                peer_ports,
+            }),
         pod_disruption_budget: redis.pod_disruption_budget.enabled.then(|| PdbContext {
             name: base.to_owned(),
             max_unavailable: redis.pod_disruption_budget.max_unavailable,
@@ -352,15 +418,18 @@ pub fn build(valid: &ValidProfile) -> Context {
                 target: autoscaler.target().to_string(),
                 min_replicas: autoscaler.min_replicas,
                 max_replicas: autoscaler.max_replicas,
-                metrics: [("cpu", autoscaler.cpu_utilization), ("memory", autoscaler.memory_utilization)]
-                    .into_iter()
-                    .filter_map(|(resource, target)| {
-                        target.map(|percent| MetricContext {
-                            resource,
-                            utilization: percent.get(),
-                        })
+                metrics: [
+                    ("cpu", autoscaler.cpu_utilization),
+                    ("memory", autoscaler.memory_utilization),
+                ]
+                .into_iter()
+                .filter_map(|(resource, target)| {
+                    target.map(|percent| MetricContext {
+                        resource,
+                        utilization: percent.get(),
                     })
-                    .collect(),
+                })
+                .collect(),
                 scale_up_window_seconds: autoscaler.behavior.scale_up_window_seconds.seconds(),
                 scale_down_window_seconds: autoscaler.behavior.scale_down_window_seconds.seconds(),
             })

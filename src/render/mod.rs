@@ -83,11 +83,20 @@ fn render_scripts(
     templates::SCRIPTS
         .iter()
         .filter(|script| script.topologies.contains(&topology))
-        .map(|script| Ok((script.file_name.to_owned(), render_template(environment, script.template.name, context)?)))
+        .map(|script| {
+            Ok((
+                script.file_name.to_owned(),
+                render_template(environment, script.template.name, context)?,
+            ))
+        })
         .collect()
 }
 
-fn render_template(environment: &Environment<'static>, name: &str, context: &Context) -> Result<String, RenderError> {
+fn render_template(
+    environment: &Environment<'static>,
+    name: &str,
+    context: &Context,
+) -> Result<String, RenderError> {
     let failed = |error: minijinja::Error| RenderError::Template {
         template: name.to_owned(),
         message: error.to_string(),

@@ -91,16 +91,30 @@ impl Object {
             ("v1", "Namespace") => (Stage::Namespace, round_trip::<Namespace>(&document)),
             ("v1", "Secret") => (Stage::Config, round_trip::<Secret>(&document)),
             ("v1", "ConfigMap") => (Stage::Config, round_trip::<ConfigMap>(&document)),
-            ("networking.k8s.io/v1", "NetworkPolicy") => (Stage::Config, round_trip::<NetworkPolicy>(&document)),
-            ("v1", "PersistentVolumeClaim") => (Stage::Storage, round_trip::<PersistentVolumeClaim>(&document)),
+            ("networking.k8s.io/v1", "NetworkPolicy") => {
+                (Stage::Config, round_trip::<NetworkPolicy>(&document))
+            }
+            ("v1", "PersistentVolumeClaim") => (
+                Stage::Storage,
+                round_trip::<PersistentVolumeClaim>(&document),
+            ),
             ("v1", "Service") => (Stage::Services, round_trip::<Service>(&document)),
             ("apps/v1", "StatefulSet") => (Stage::Workloads, round_trip::<StatefulSet>(&document)),
-            ("policy/v1", "PodDisruptionBudget") => (Stage::Workloads, round_trip::<PodDisruptionBudget>(&document)),
+            ("policy/v1", "PodDisruptionBudget") => (
+                Stage::Workloads,
+                round_trip::<PodDisruptionBudget>(&document),
+            ),
             ("batch/v1", "Job") => (Stage::Jobs, round_trip::<Job>(&document)),
-            ("autoscaling/v2", "HorizontalPodAutoscaler") => {
-                (Stage::Autoscalers, round_trip::<HorizontalPodAutoscaler>(&document))
+            ("autoscaling/v2", "HorizontalPodAutoscaler") => (
+                Stage::Autoscalers,
+                round_trip::<HorizontalPodAutoscaler>(&document),
+            ),
+            _ => {
+                return Err((
+                    label,
+                    format!("{api_version} {kind} is not a kind cafectl renders"),
+                ))
             }
-            _ => return Err((label, format!("{api_version} {kind} is not a kind cafectl renders"))),
         };
         let value = value.map_err(|message| (label.clone(), message))?;
         if name.is_empty() {
@@ -131,7 +145,8 @@ impl Object {
 pub(super) fn documents(text: &str) -> Result<Vec<Value>, String> {
     let mut documents = Vec::new();
     for document in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(document).map_err(|error| format!("not valid YAML: {error}"))?;
+        let value =
+            Value::deserialize(document).map_err(|error| format!("not valid YAML: {error}"))?;
         if !value.is_null() {
             documents.push(value);
         }
@@ -148,28 +163,44 @@ fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value
     let printed = serde_yaml::to_value(&typed).map_err(|error| error.to_string())?;
     match first_difference(document, &printed, String::new()) {
         None => Ok(printed),
-        Some(path) => Err(format!("{path} is not a field of this kind (or has the wrong shape)")),
+        Some(path) => Err(format!(
+            "{path} is not a field of this kind (or has the wrong shape)"
+        )),
     }
 }
 
 /// The first path at which `written` has something `printed` lacks.
 fn first_difference(written: &Value, printed: &Value, path: String) -> Option<String> {
     match (written, printed) {
-        (Value::Mapping(written), Value::Mapping(printed)) => written.iter().find_map(|(key, value)| {
-            let key = key.as_str().unwrap_or("?");
-            let child = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
-            match printed.get(key) {
-                Some(printed) => first_difference(value, printed, child),
-                None => Some(child),
-            }
-        }),
-        (Value::Sequence(written), Value::Sequence(printed)) if written.len() == printed.len() => written
-            .iter()
-            .zip(printed)
-            .enumerate()
-            .find_map(|(index, (written, printed))| first_difference(written, printed, format!("{path}[{index}]"))),
+        (Value::Mapping(written), Value::Mapping(printed)) => {
+            written.iter().find_map(|(key, value)| {
+                let key = key.as_str().unwrap_or("?");
+                let child = if path.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match printed.get(key) {
+                    Some(printed) => first_difference(value, printed, child),
+                    None => Some(child),
+                }
+            })
+        }
+        (Value::Sequence(written), Value::Sequence(printed)) if written.len() == printed.len() => {
+            written
+                .iter()
+                .zip(printed)
+                .enumerate()
+                .find_map(|(index, (written, printed))| {
+                    first_difference(written, printed, format!("{path}[{index}]"))
+                })
+        }
         (written, printed) if written == printed => None,
-        _ => Some(if path.is_empty() { "the object".to_owned() } else { path }),
+        _ => Some(if path.is_empty() {
+            "the object".to_owned()
+        } else {
+            path
+        }),
     }
 }
 
@@ -186,7 +217,10 @@ mod tests {
         let object = check("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {mine: x}}\ndata: {a: b}\n").unwrap();
         let labels = &object.value["metadata"]["labels"];
         assert_eq!(labels["mine"], Value::from("x"));
-        assert_eq!(labels["app.kubernetes.io/managed-by"], Value::from("cafectl"));
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"],
+            Value::from("cafectl")
+        );
         assert_eq!(labels["app.kubernetes.io/part-of"], Value::from("demo"));
         assert_eq!(labels["app.kubernetes.io/component"], Value::from("redis"));
         assert_eq!(object.stage, Stage::Config);
@@ -198,14 +232,22 @@ mod tests {
             check("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1, targetPrt: 2}]}\n")
                 .unwrap_err();
         assert_eq!(object, "Service/s");
-        assert_eq!(message, "spec.ports[0].targetPrt is not a field of this kind (or has the wrong shape)");
+        assert_eq!(
+            message,
+            "spec.ports[0].targetPrt is not a field of this kind (or has the wrong shape)"
+        );
     }
 
     #[test]
     fn a_wrong_type_or_missing_required_field_is_an_error() {
-        let (_, message) =
-            check("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: http}]}\n").unwrap_err();
-        assert!(message.starts_with("spec.ports[0].port: invalid type"), "{message}");
+        let (_, message) = check(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: http}]}\n",
+        )
+        .unwrap_err();
+        assert!(
+            message.starts_with("spec.ports[0].port: invalid type"),
+            "{message}"
+        );
         let (_, message) = check(
             "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {maxReplicas: 3}\n",
         )

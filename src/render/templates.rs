@@ -30,17 +30,61 @@ pub struct Component {
 
 /// In render order; configuration the pods read comes first.
 pub const COMPONENTS: &[Component] = &[
-    Component { template: template!("redis-config.yaml.j2"), component: "redis", feeds_config_checksum: true },
-    Component { template: template!("redis-scripts.yaml.j2"), component: "redis", feeds_config_checksum: true },
-    Component { template: template!("namespace.yaml.j2"), component: "namespace", feeds_config_checksum: false },
-    Component { template: template!("secret.yaml.j2"), component: "redis", feeds_config_checksum: false },
-    Component { template: template!("app-config.yaml.j2"), component: "app-config", feeds_config_checksum: false },
-    Component { template: template!("network-policy.yaml.j2"), component: "redis", feeds_config_checksum: false },
-    Component { template: template!("services.yaml.j2"), component: "redis", feeds_config_checksum: false },
-    Component { template: template!("redis-statefulset.yaml.j2"), component: "redis", feeds_config_checksum: false },
-    Component { template: template!("pod-disruption-budget.yaml.j2"), component: "redis", feeds_config_checksum: false },
-    Component { template: template!("cluster-bootstrap-job.yaml.j2"), component: "cluster-bootstrap", feeds_config_checksum: false },
-    Component { template: template!("hpa.yaml.j2"), component: "autoscaler", feeds_config_checksum: false },
+    Component {
+        template: template!("redis-config.yaml.j2"),
+        component: "redis",
+        feeds_config_checksum: true,
+    },
+    Component {
+        template: template!("redis-scripts.yaml.j2"),
+        component: "redis",
+        feeds_config_checksum: true,
+    },
+    Component {
+        template: template!("namespace.yaml.j2"),
+        component: "namespace",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("secret.yaml.j2"),
+        component: "redis",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("app-config.yaml.j2"),
+        component: "app-config",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("network-policy.yaml.j2"),
+        component: "redis",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("services.yaml.j2"),
+        component: "redis",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("redis-statefulset.yaml.j2"),
+        component: "redis",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("pod-disruption-budget.yaml.j2"),
+        component: "redis",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("cluster-bootstrap-job.yaml.j2"),
+        component: "cluster-bootstrap",
+        feeds_config_checksum: false,
+    },
+    Component {
+        template: template!("hpa.yaml.j2"),
+        component: "autoscaler",
+        feeds_config_checksum: false,
+    },
 ];
 
 /// Shell scripts the pods run, shipped in the scripts ConfigMap.
@@ -110,8 +154,15 @@ mod tests {
             for entry in std::fs::read_dir(folder).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_file() {
-                    let name = path.strip_prefix(directory).unwrap().to_string_lossy().into_owned();
-                    assert!(environment.get_template(&name).is_ok(), "{name} is not compiled in");
+                    let name = path
+                        .strip_prefix(directory)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    assert!(
+                        environment.get_template(&name).is_ok(),
+                        "{name} is not compiled in"
+                    );
                     on_disk.push(name);
                 }
             }

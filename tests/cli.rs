@@ -1,0 +1,278 @@
+//! The built binary, as a user runs it: help, exit codes, output modes and
+//! how -p, --set and -n combine.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_yaml::Value;
+
+use common::profile_path;
+
+fn cafectl() -> Command {
+    Command::cargo_bin("cafectl").unwrap()
+}
+
+fn render(args: &[&str]) -> String {
+    let output = cafectl().arg("render").args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|document| serde::Deserialize::deserialize(document).unwrap())
+        .collect()
+}
+
+fn find<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|document| {
+            document["kind"] == kind
+                && document["metadata"]["name"] == name
+        })
+        .unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+fn standalone() -> String {
+    profile_path("standalone").display().to_string()
+}
+
+#[test]
+fn help_explains_every_verb_and_flag() {
+    cafectl().arg("--help").assert().code(0).stdout(
+        predicate::str::contains("render")
+            .and(predicate::str::contains("teardown"))
+            .and(predicate::str::contains("Exit codes")),
+    );
+    cafectl()
+        .args(["render", "--help"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("--profile <FILE>")
+                .and(predicate::str::contains("--set <KEY=VALUE>"))
+                .and(predicate::str::contains("--namespace <NAMESPACE>"))
+                .and(predicate::str::contains("--output-dir <DIR>")),
+        );
+    for verb in ["diff", "apply", "teardown"] {
+        cafectl()
+            .args([verb, "--help"])
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("--profile <FILE>"));
+    }
+    cafectl()
+        .arg("--version")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("cafectl "));
+}
+
+#[test]
+fn usage_errors_exit_64_never_2() {
+    for args in [
+        vec![],
+        vec!["render"],
+        vec!["render", "--no-such-flag", "-p", "x.yaml"],
+        vec!["frobnicate"],
+        vec!["render", "-p", "x.yaml", "--set", "no-equals-sign"],
+        vec!["render", "-p", "x.yaml", "--set", "a..b=1"],
+        vec!["diff"],
+    ] {
+        cafectl().args(&args).assert().code(64).stdout("");
+    }
+}
+
+#[test]
+fn cluster_verbs_say_they_are_not_built_yet() {
+    for verb in ["diff", "apply", "teardown"] {
+        cafectl()
+            .args([
+                verb,
+                "-p",
+                &standalone(),
+                "--set",
+                "redis.maxmemory=100mb",
+                "-n",
+                "demo",
+            ])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::contains(format!(
+                "`cafectl {verb}` is not built yet"
+            )));
+    }
+}
+
+#[test]
+fn render_is_deterministic() {
+    for profile in common::SHIPPED_PROFILES {
+        let path = profile_path(profile).display().to_string();
+        assert_eq!(render(&["-p", &path]), render(&["-p", &path]), "{profile}");
+    }
+}
+
+#[test]
+fn output_dir_gets_one_file_per_object() {
+    let stream = documents(&render(&["-p", &standalone()]));
+    let directory = tempfile::tempdir().unwrap();
+    let target = directory.path().join("out");
+    cafectl()
+        .args(["render", "-p", &standalone(), "-o"])
+        .arg(&target)
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr(format!(
+            "wrote {} objects to {}\n",
+            stream.len(),
+            target.display()
+        ));
+    let mut names: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = stream
+        .iter()
+        .map(|document| {
+            format!(
+                "{}-{}.yaml",
+                document["kind"].as_str().unwrap().to_lowercase(),
+                document["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    let statefulset: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(target.join("statefulset-redis.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&statefulset, find(&stream, "StatefulSet", "redis"));
+}
+
+#[test]
+fn a_bad_profile_writes_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let target = directory.path().join("out");
+    cafectl()
+        .args([
+            "render",
+            "-p",
+            &standalone(),
+            "--set",
+            "redis.maxmemory=lots",
+            "-o",
+        ])
+        .arg(&target)
+        .assert()
+        .code(1);
+    assert!(!target.exists());
+}
+
+#[test]
+fn later_files_override_earlier_ones_key_by_key() {
+    let directory = tempfile::tempdir().unwrap();
+    let overlay = directory.path().join("overlay.yaml");
+    std::fs::write(
+        &overlay,
+        "redis:\n  maxmemory: 128mb\nautoscaling:\n  - name: frontend\n    maxReplicas: 8\n  - name: worker\n    maxReplicas: 4\n    cpuUtilization: 60\n",
+    )
+    .unwrap();
+    let yaml = render(&["-p", &standalone(), "-p", overlay.to_str().unwrap()]);
+    let documents = documents(&yaml);
+    let redis_conf = find(&documents, "ConfigMap", "redis-config")["data"]["redis.conf"]
+        .as_str()
+        .unwrap();
+    assert!(redis_conf.contains("maxmemory 128mb\n"));
+    assert!(
+        redis_conf.contains("maxmemory-policy allkeys-lru\n"),
+        "untouched keys stay"
+    );
+    let frontend = &find(&documents, "HorizontalPodAutoscaler", "frontend")["spec"];
+    assert_eq!(frontend["maxReplicas"], Value::from(8));
+    assert_eq!(
+        frontend["minReplicas"],
+        Value::from(2),
+        "the rest of the entry stays"
+    );
+    assert_eq!(
+        find(&documents, "HorizontalPodAutoscaler", "order-backend")["spec"]["maxReplicas"],
+        Value::from(10)
+    );
+    assert_eq!(
+        find(&documents, "HorizontalPodAutoscaler", "worker")["spec"]["maxReplicas"],
+        Value::from(4)
+    );
+}
+
+#[test]
+fn set_applies_after_every_file_and_namespace_last() {
+    let directory = tempfile::tempdir().unwrap();
+    let overlay = directory.path().join("overlay.yaml");
+    std::fs::write(
+        &overlay,
+        "namespace: from-file\nredis:\n  maxmemory: 128mb\n",
+    )
+    .unwrap();
+    let yaml = render(&[
+        "-p",
+        &standalone(),
+        "-p",
+        overlay.to_str().unwrap(),
+        "--set",
+        "redis.maxmemory=64mb",
+        "--set",
+        "autoscaling[0].maxReplicas=20",
+        "--set",
+        r"networkPolicy.clientLabels.team\.example/cache=yes",
+        "--set",
+        "namespace=from-set",
+        "-n",
+        "from-flag",
+    ]);
+    let documents = documents(&yaml);
+    assert!(
+        find(&documents, "ConfigMap", "redis-config")["data"]["redis.conf"]
+            .as_str()
+            .unwrap()
+            .contains("maxmemory 64mb\n")
+    );
+    assert_eq!(
+        find(&documents, "HorizontalPodAutoscaler", "order-backend")["spec"]["maxReplicas"],
+        Value::from(20)
+    );
+    let client_labels = &find(&documents, "NetworkPolicy", "redis")["spec"]["ingress"][0]["from"]
+        [0]["podSelector"]["matchLabels"];
+    assert_eq!(client_labels["team.example/cache"], Value::from("yes"));
+    find(&documents, "Namespace", "from-flag");
+    for document in &documents {
+        if document["kind"] != "Namespace" {
+            assert_eq!(
+                document["metadata"]["namespace"],
+                Value::from("from-flag"),
+                "{:?}",
+                document["metadata"]["name"]
+            );
+        }
+    }
+}
+
+#[test]
+fn errors_have_no_colour_without_a_terminal() {
+    cafectl()
+        .args(["render", "-p", "no-such-profile.yaml"])
+        .assert()
+        .code(1)
+        .stderr(
+            "error: no-such-profile.yaml: no such file; the shipped profiles are in profiles/\n",
+        );
+}

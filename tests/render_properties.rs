@@ -1,0 +1,203 @@
+//! Properties every rendered object must have, whatever the profile.
+
+mod common;
+
+use cafectl::render::Stage;
+use common::{render_profile, VARIANTS};
+use serde_yaml::Value;
+
+fn each_variant(mut check: impl FnMut(&str, &cafectl::render::Object)) {
+    for (profile, sets) in VARIANTS {
+        for object in render_profile(profile, sets) {
+            check(&format!("{profile} {sets:?}: {object}"), &object);
+        }
+    }
+}
+
+#[test]
+fn every_object_is_labelled_as_this_profiles() {
+    each_variant(|label, object| {
+        let labels = &object.value["metadata"]["labels"];
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"],
+            Value::from("cafectl"),
+            "{label}"
+        );
+        assert_eq!(
+            labels["app.kubernetes.io/part-of"],
+            Value::from("cafe-cache"),
+            "{label}"
+        );
+        assert!(
+            labels["app.kubernetes.io/component"].as_str().is_some(),
+            "{label}"
+        );
+    });
+}
+
+#[test]
+fn objects_come_in_apply_order() {
+    for (profile, sets) in VARIANTS {
+        let stages: Vec<Stage> = render_profile(profile, sets)
+            .iter()
+            .map(|object| object.stage)
+            .collect();
+        let mut sorted = stages.clone();
+        sorted.sort();
+        assert_eq!(stages, sorted, "{profile} {sets:?}");
+        assert_eq!(stages.last(), Some(&Stage::Autoscalers));
+    }
+}
+
+#[test]
+fn every_container_is_limited_and_unprivileged() {
+    each_variant(|label, object| {
+        let pod_spec = match object.kind.as_str() {
+            "StatefulSet" | "Job" => &object.value["spec"]["template"]["spec"],
+            _ => return,
+        };
+        assert_eq!(
+            pod_spec["securityContext"]["runAsNonRoot"],
+            Value::Bool(true),
+            "{label}"
+        );
+        for container in pod_spec["containers"].as_sequence().unwrap() {
+            let name = container["name"].as_str().unwrap();
+            for kind in ["requests", "limits"] {
+                for resource in ["cpu", "memory"] {
+                    assert!(
+                        container["resources"][kind][resource].as_str().is_some(),
+                        "{label} {name} {kind}.{resource}"
+                    );
+                }
+            }
+            let security = &container["securityContext"];
+            assert_eq!(
+                security["allowPrivilegeEscalation"],
+                Value::Bool(false),
+                "{label} {name}"
+            );
+            assert_eq!(
+                security["capabilities"]["drop"],
+                serde_yaml::from_str::<Value>("[ALL]").unwrap(),
+                "{label} {name}"
+            );
+        }
+    });
+}
+
+#[test]
+fn no_password_is_rendered_unless_the_user_gave_one() {
+    for (profile, sets) in VARIANTS {
+        let yaml = cafectl::render::to_yaml_stream(&render_profile(profile, sets));
+        let given = sets
+            .iter()
+            .any(|set| set.starts_with("redis.auth.password="));
+        assert_eq!(yaml.contains("stringData"), given, "{profile} {sets:?}");
+        assert_eq!(
+            yaml.contains("correct-horse-battery-staple"),
+            given,
+            "{profile} {sets:?}"
+        );
+        assert!(
+            !yaml.contains("requirepass \"") || yaml.contains("$REDIS_PASSWORD"),
+            "{profile}"
+        );
+    }
+}
+
+#[test]
+fn autoscalers_match_the_seed_lesson() {
+    let objects = render_profile("standalone", &[]);
+    let hpas: Vec<_> = objects
+        .iter()
+        .filter(|object| object.kind == "HorizontalPodAutoscaler")
+        .collect();
+    let summary: Vec<(String, i64, i64, i64)> = hpas
+        .iter()
+        .map(|hpa| {
+            let spec = &hpa.value["spec"];
+            (
+                spec["scaleTargetRef"]["name"].as_str().unwrap().to_owned(),
+                spec["minReplicas"].as_i64().unwrap(),
+                spec["maxReplicas"].as_i64().unwrap(),
+                spec["metrics"][0]["resource"]["target"]["averageUtilization"]
+                    .as_i64()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("order-backend".to_owned(), 2, 10, 50),
+            ("frontend".to_owned(), 2, 5, 70)
+        ]
+    );
+}
+
+#[test]
+fn sentinel_and_cluster_sizes_follow_the_profile() {
+    let replicas = |profile: &str, sets: &[&str]| {
+        render_profile(profile, sets)
+            .into_iter()
+            .find(|object| object.kind == "StatefulSet")
+            .map(|object| object.value["spec"]["replicas"].as_i64().unwrap())
+    };
+    assert_eq!(replicas("standalone", &[]), Some(1));
+    assert_eq!(replicas("sentinel", &[]), Some(3));
+    assert_eq!(
+        replicas(
+            "sentinel",
+            &["redis.sentinel.replicas=5", "redis.sentinel.quorum=3"]
+        ),
+        Some(5)
+    );
+    assert_eq!(replicas("cluster", &[]), Some(6));
+    assert_eq!(
+        replicas(
+            "cluster",
+            &[
+                "redis.cluster.masters=4",
+                "redis.cluster.replicasPerMaster=2"
+            ]
+        ),
+        Some(12)
+    );
+}
+
+#[test]
+fn app_config_tells_clients_how_to_connect() {
+    let app_config = |profile: &str| {
+        render_profile(profile, &[])
+            .into_iter()
+            .find(|object| object.kind == "ConfigMap" && object.name == "app-config")
+            .unwrap()
+            .value["data"]
+            .clone()
+    };
+    let standalone = app_config("standalone");
+    assert_eq!(standalone["REDIS_HOST"], Value::from("redis-svc"));
+    assert_eq!(standalone["REDIS_PORT"], Value::from("6379"));
+    let sentinel = app_config("sentinel");
+    assert_eq!(sentinel["REDIS_MASTER_NAME"], Value::from("mymaster"));
+    assert_eq!(
+        sentinel["REDIS_SENTINELS"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .count(),
+        3,
+        "one entry per sentinel"
+    );
+    let cluster = app_config("cluster");
+    assert_eq!(cluster["REDIS_MODE"], Value::from("cluster"));
+    assert_eq!(
+        cluster["REDIS_CLUSTER_NODES"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .count(),
+        6
+    );
+}
