@@ -154,53 +154,42 @@ pub(super) fn documents(text: &str) -> Result<Vec<Value>, String> {
     Ok(documents)
 }
 
-/// Parses `document` into its Kubernetes type and prints it back. Anything
-/// the type does not know (a misspelled field) is lost on the way, so a
-/// difference between the two is an error.
+/// Parses `document` into its Kubernetes type and prints it back. What the
+/// type does not know (a misspelled field) is lost on the way, and what it
+/// requires but the template left out comes back filled in: either way the
+/// two differ, and that is an error.
 fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value, String> {
     let typed: T = serde_path_to_error::deserialize(document.clone())
         .map_err(|error| format!("{}: {}", error.path(), error.inner()))?;
     let printed = serde_yaml::to_value(&typed).map_err(|error| error.to_string())?;
-    match first_difference(document, &printed, String::new()) {
-        None => Ok(printed),
-        Some(path) => Err(format!(
-            "{path} is not a field of this kind (or has the wrong shape)"
-        )),
+    if let Some(path) = first_difference(document, &printed, String::new()) {
+        return Err(format!("{path} is not a field of this kind (or has the wrong shape)"));
     }
+    if let Some(path) = first_difference(&printed, document, String::new()) {
+        return Err(format!("{path} is required but missing"));
+    }
+    Ok(printed)
 }
 
-/// The first path at which `written` has something `printed` lacks.
-fn first_difference(written: &Value, printed: &Value, path: String) -> Option<String> {
-    match (written, printed) {
-        (Value::Mapping(written), Value::Mapping(printed)) => {
-            written.iter().find_map(|(key, value)| {
-                let key = key.as_str().unwrap_or("?");
-                let child = if path.is_empty() {
-                    key.to_owned()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match printed.get(key) {
-                    Some(printed) => first_difference(value, printed, child),
-                    None => Some(child),
-                }
-            })
-        }
-        (Value::Sequence(written), Value::Sequence(printed)) if written.len() == printed.len() => {
-            written
-                .iter()
-                .zip(printed)
-                .enumerate()
-                .find_map(|(index, (written, printed))| {
-                    first_difference(written, printed, format!("{path}[{index}]"))
-                })
-        }
-        (written, printed) if written == printed => None,
-        _ => Some(if path.is_empty() {
-            "the object".to_owned()
-        } else {
-            path
+/// The first path at which `left` has something `right` lacks or holds
+/// differently.
+fn first_difference(left: &Value, right: &Value, path: String) -> Option<String> {
+    match (left, right) {
+        (Value::Mapping(left), Value::Mapping(right)) => left.iter().find_map(|(key, value)| {
+            let key = key.as_str().unwrap_or("?");
+            let child = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+            match right.get(key) {
+                Some(right) => first_difference(value, right, child),
+                None => Some(child),
+            }
         }),
+        (Value::Sequence(left), Value::Sequence(right)) if left.len() == right.len() => left
+            .iter()
+            .zip(right)
+            .enumerate()
+            .find_map(|(index, (left, right))| first_difference(left, right, format!("{path}[{index}]"))),
+        (left, right) if left == right => None,
+        _ => Some(if path.is_empty() { "the object".to_owned() } else { path }),
     }
 }
 
@@ -252,7 +241,7 @@ mod tests {
             "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {maxReplicas: 3}\n",
         )
         .unwrap_err();
-        assert!(message.contains("scaleTargetRef"), "{message}");
+        assert_eq!(message, "spec.scaleTargetRef is required but missing");
     }
 
     #[test]
