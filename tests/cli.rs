@@ -32,10 +32,7 @@ fn documents(yaml: &str) -> Vec<Value> {
 fn find<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
     documents
         .iter()
-        .find(|document| {
-            document["kind"] == kind
-                && document["metadata"]["name"] == name
-        })
+        .find(|document| document["kind"] == kind && document["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("no {kind}/{name}"))
 }
 

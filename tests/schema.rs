@@ -4,12 +4,21 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-use common::{render_yaml, require_program, VARIANTS};
+use common::{describe, render_yaml, require_program, VARIANTS};
 
 /// The oldest version we support and the one our k8s-openapi types follow.
 const KUBERNETES_VERSIONS: &[&str] = &["1.28.0", "1.33.0"];
+
+fn validate(validator: &Path, version: &str, files: &[PathBuf]) -> Output {
+    Command::new(validator)
+        .args(["--strict", "--quiet", "--kubernetes-version", version])
+        .args(files)
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn rendered_objects_pass_the_openapi_schema_strictly() {
@@ -19,23 +28,21 @@ fn rendered_objects_pass_the_openapi_schema_strictly() {
         return;
     };
     let directory = tempfile::tempdir().unwrap();
-    let mut files = Vec::new();
-    for (index, (profile, sets)) in VARIANTS.iter().enumerate() {
-        let path = directory.path().join(format!("{index}-{profile}.yaml"));
-        std::fs::write(&path, render_yaml(profile, sets)).unwrap();
-        files.push(path);
-    }
+    let files: Vec<PathBuf> = VARIANTS
+        .iter()
+        .enumerate()
+        .map(|(index, (profile, sets))| {
+            let path = directory.path().join(format!("{index}-{profile}.yaml"));
+            std::fs::write(&path, render_yaml(profile, sets)).unwrap();
+            path
+        })
+        .collect();
     for version in KUBERNETES_VERSIONS {
-        let output = Command::new(&validator)
-            .args(["--strict", "--quiet", "--kubernetes-version", version])
-            .args(&files)
-            .output()
-            .unwrap();
+        let output = validate(&validator, version, &files);
         assert!(
             output.status.success(),
-            "Kubernetes {version}:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+            "Kubernetes {version}:\n{}",
+            describe(&output)
         );
     }
 }
@@ -56,16 +63,7 @@ fn the_validator_rejects_an_unknown_field() {
         1,
     );
     std::fs::write(&path, yaml).unwrap();
-    let output = Command::new(&validator)
-        .args([
-            "--strict",
-            "--quiet",
-            "--kubernetes-version",
-            KUBERNETES_VERSIONS[0],
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = validate(&validator, KUBERNETES_VERSIONS[0], &[path]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("publishNotReadyAdresses"));
+    assert!(describe(&output).contains("publishNotReadyAdresses"));
 }

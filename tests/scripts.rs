@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{render_profile, require_program, VARIANTS};
+use common::{assert_success, render_profile, require_program, VARIANTS};
 
 /// Writes each variant's scripts into its own directory.
 fn rendered_scripts(root: &Path) -> Vec<std::path::PathBuf> {
@@ -38,18 +38,6 @@ fn script_files(directory: &Path) -> Vec<std::path::PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-fn assert_success(what: &str, command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("{what}: {error}"));
-    assert!(
-        output.status.success(),
-        "{what}:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]

@@ -163,7 +163,9 @@ fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value
         .map_err(|error| format!("{}: {}", error.path(), error.inner()))?;
     let printed = serde_yaml::to_value(&typed).map_err(|error| error.to_string())?;
     if let Some(path) = first_difference(document, &printed, String::new()) {
-        return Err(format!("{path} is not a field of this kind (or has the wrong shape)"));
+        return Err(format!(
+            "{path} is not a field of this kind (or has the wrong shape)"
+        ));
     }
     if let Some(path) = first_difference(&printed, document, String::new()) {
         return Err(format!("{path} is required but missing"));
@@ -177,7 +179,11 @@ fn first_difference(left: &Value, right: &Value, path: String) -> Option<String>
     match (left, right) {
         (Value::Mapping(left), Value::Mapping(right)) => left.iter().find_map(|(key, value)| {
             let key = key.as_str().unwrap_or("?");
-            let child = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+            let child = if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            };
             match right.get(key) {
                 Some(right) => first_difference(value, right, child),
                 None => Some(child),
@@ -187,9 +193,15 @@ fn first_difference(left: &Value, right: &Value, path: String) -> Option<String>
             .iter()
             .zip(right)
             .enumerate()
-            .find_map(|(index, (left, right))| first_difference(left, right, format!("{path}[{index}]"))),
+            .find_map(|(index, (left, right))| {
+                first_difference(left, right, format!("{path}[{index}]"))
+            }),
         (left, right) if left == right => None,
-        _ => Some(if path.is_empty() { "the object".to_owned() } else { path }),
+        _ => Some(if path.is_empty() {
+            "the object".to_owned()
+        } else {
+            path
+        }),
     }
 }
 

@@ -77,3 +77,19 @@ pub fn require_program(program: &str, why: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// A finished process's stdout and stderr, for assertion messages.
+pub fn describe(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn assert_success(what: &str, command: &mut std::process::Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    assert!(output.status.success(), "{what}:\n{}", describe(&output));
+}
