@@ -93,3 +93,6 @@ pub fn assert_success(what: &str, command: &mut std::process::Command) {
         .unwrap_or_else(|error| panic!("{what}: {error}"));
     assert!(output.status.success(), "{what}:\n{}", describe(&output));
 }
+
+pub mod redis_lab;
+pub mod resp;
