@@ -128,6 +128,28 @@ fn sentinel_master(lab: &Lab, sentinel: usize, master_name: &str) -> Option<Stri
     reply.items().first().and_then(Reply::text)
 }
 
+/// Replicas a sentinel knows and sees up.
+fn known_replicas(lab: &Lab, sentinel: usize, master_name: &str) -> usize {
+    let Ok(mut connection) = lab.connect(sentinel, SENTINEL_PORT) else {
+        return 0;
+    };
+    let replicas = connection
+        .call(&["SENTINEL", "REPLICAS", master_name])
+        .map(|reply| reply.items())
+        .unwrap_or_default();
+    replicas
+        .iter()
+        .filter(|replica| {
+            let fields: Vec<String> = replica.items().iter().filter_map(Reply::text).collect();
+            let flags = fields
+                .iter()
+                .position(|field| field == "flags")
+                .and_then(|index| fields.get(index + 1));
+            flags.is_some_and(|flags| flags == "slave")
+        })
+        .count()
+}
+
 fn all_sentinels_have_quorum(lab: &Lab, master_name: &str) -> bool {
     (0..lab.pods()).all(|sentinel| {
         text(
@@ -182,6 +204,17 @@ fn sentinel_fails_over_and_the_old_master_rejoins() {
             Some(lab.hostname(0))
         );
     }
+    // A sentinel learns the replicas from the master's INFO, every 10 s;
+    // only a replica it knows can be promoted or reconfigured.
+    lab.wait_for(
+        "every sentinel to know both replicas",
+        START_TIMEOUT,
+        || {
+            (0..lab.pods())
+                .all(|sentinel| known_replicas(&lab, sentinel, &master_name) == lab.pods() - 1)
+                .then_some(())
+        },
+    );
     for pod in 0..lab.pods() {
         assert_refused_without_password(&lab, pod, REDIS_PORT);
         assert_refused_without_password(&lab, pod, SENTINEL_PORT);
@@ -247,4 +280,299 @@ fn sentinel_fails_over_and_the_old_master_rejoins() {
         Some(lab.hostname(new_master))
     );
     eprintln!("sentinel: {:?}", started.elapsed());
+}
+
+/// One line of CLUSTER NODES.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClusterNode {
+    id: String,
+    address: String,
+    master: bool,
+    myself: bool,
+    master_id: String,
+    connected: bool,
+    slots: Vec<String>,
+}
+
+fn cluster_nodes(lab: &Lab, ordinal: usize) -> Option<Vec<ClusterNode>> {
+    let text = text(
+        lab.connect(ordinal, REDIS_PORT)
+            .ok()?
+            .call(&["CLUSTER", "NODES"]),
+    )?;
+    Some(
+        text.lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                ClusterNode {
+                    id: fields[0].to_owned(),
+                    address: fields[1].split('@').next().unwrap().to_owned(),
+                    master: fields[2].contains("master"),
+                    myself: fields[2].contains("myself"),
+                    master_id: fields[3].to_owned(),
+                    connected: fields[7] == "connected",
+                    slots: fields[8..].iter().map(|slot| slot.to_string()).collect(),
+                }
+            })
+            .collect(),
+    )
+}
+
+fn cluster_info(lab: &Lab, ordinal: usize, field: &str) -> Option<String> {
+    let info = text(
+        lab.connect(ordinal, REDIS_PORT)
+            .ok()?
+            .call(&["CLUSTER", "INFO"]),
+    )?;
+    info_field(&info, field)
+}
+
+/// redis-cli in cluster mode (-c): follows MOVED redirections, as a
+/// cluster-aware client does.
+fn cluster_cli(lab: &Lab, ordinal: usize, args: &[&str]) -> String {
+    let output = std::process::Command::new("redis-cli")
+        .env("REDISCLI_AUTH", &lab.password)
+        .args([
+            "-c",
+            "-h",
+            &lab.ip(ordinal).to_string(),
+            "-p",
+            &REDIS_PORT.to_string(),
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "redis-cli -c {args:?}: {}",
+        common::describe(&output)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim_end()
+        .to_owned()
+}
+
+/// Whether every node sees a healthy cluster of `nodes` nodes.
+fn cluster_healthy(lab: &Lab, nodes: usize) -> bool {
+    (0..lab.pods()).all(|pod| {
+        cluster_info(lab, pod, "cluster_state").as_deref() == Some("ok")
+            && cluster_info(lab, pod, "cluster_known_nodes") == Some(nodes.to_string())
+            && cluster_nodes(lab, pod).is_some_and(|view| view.iter().all(|node| node.connected))
+    })
+}
+
+#[test]
+fn cluster_forms_once_survives_a_new_ip_and_serves_every_shard() {
+    if !available() {
+        return;
+    }
+    let started = Instant::now();
+    let mut lab = Lab::new("cluster", &[]);
+    let settings = lab.profile.profile.redis.cluster.clone().unwrap();
+    let (masters, replicas_per_master) = (
+        settings.masters as usize,
+        settings.replicas_per_master as usize,
+    );
+    for pod in 0..lab.pods() {
+        lab.start(pod, "redis");
+    }
+
+    let (succeeded, output) = lab.run_job(0, Duration::from_secs(120));
+    assert!(succeeded, "bootstrap failed:\n{output}\n{}", lab.logs());
+    lab.wait_for("every node to see cluster_state:ok", START_TIMEOUT, || {
+        cluster_healthy(&lab, lab.pods()).then_some(())
+    });
+    for pod in 0..lab.pods() {
+        assert_eq!(
+            cluster_info(&lab, pod, "cluster_slots_assigned").as_deref(),
+            Some("16384")
+        );
+        assert_eq!(
+            cluster_info(&lab, pod, "cluster_slots_ok").as_deref(),
+            Some("16384")
+        );
+        assert_refused_without_password(&lab, pod, REDIS_PORT);
+    }
+    // Gossip spreads the replica assignments within a few heartbeats.
+    let view = lab.wait_for(
+        "masters with their replicas in every node's view",
+        START_TIMEOUT,
+        || {
+            let views: Vec<Vec<ClusterNode>> = (0..lab.pods())
+                .map(|pod| cluster_nodes(&lab, pod))
+                .collect::<Option<_>>()?;
+            views
+                .iter()
+                .all(|view| {
+                    let masters_with_slots: Vec<&ClusterNode> = view
+                        .iter()
+                        .filter(|node| node.master && !node.slots.is_empty())
+                        .collect();
+                    masters_with_slots.len() == masters
+                        && view.len() == masters * (1 + replicas_per_master)
+                        && masters_with_slots.iter().all(|master| {
+                            view.iter()
+                                .filter(|node| node.master_id == master.id)
+                                .count()
+                                == replicas_per_master
+                        })
+                })
+                .then(|| views[0].clone())
+        },
+    );
+    // Replicas synced from their masters: masterauth works.
+    lab.wait_for("every replica's link to its master", START_TIMEOUT, || {
+        (0..lab.pods())
+            .all(|pod| {
+                replication(&lab, pod).is_some_and(|info| {
+                    info_field(&info, "role").as_deref() == Some("master")
+                        || info_field(&info, "master_link_status").as_deref() == Some("up")
+                })
+            })
+            .then_some(())
+    });
+    eprintln!("cluster: formed after {:?}", started.elapsed());
+
+    // A second run creates nothing and succeeds.
+    let (succeeded, output) = lab.run_job(1, Duration::from_secs(60));
+    assert!(succeeded, "second bootstrap failed:\n{output}");
+    assert!(output.contains("not creating one"), "{output}");
+    let mut again = cluster_nodes(&lab, 0).unwrap();
+    let mut before = view.clone();
+    for nodes in [&mut again, &mut before] {
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    let shape = |nodes: &[ClusterNode]| -> Vec<(String, bool, String, Vec<String>)> {
+        nodes
+            .iter()
+            .map(|node| {
+                (
+                    node.id.clone(),
+                    node.master,
+                    node.master_id.clone(),
+                    node.slots.clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        shape(&again),
+        shape(&before),
+        "the second run changed the cluster"
+    );
+
+    // Keys through a cluster-aware client land on every shard.
+    let keys: Vec<String> = (0..90).map(|order| format!("order:{order}")).collect();
+    for key in &keys {
+        assert_eq!(
+            cluster_cli(&lab, 0, &["SET", key, &format!("{key}-value")]),
+            "OK"
+        );
+    }
+    let master_pods: Vec<usize> = (0..lab.pods())
+        .filter(|pod| {
+            cluster_nodes(&lab, *pod)
+                .unwrap()
+                .iter()
+                .any(|node| node.myself && node.master)
+        })
+        .collect();
+    assert_eq!(master_pods.len(), masters);
+    let mut stored = 0;
+    for pod in &master_pods {
+        let size = lab
+            .connect(*pod, REDIS_PORT)
+            .unwrap()
+            .call(&["DBSIZE"])
+            .unwrap();
+        let Reply::Integer(size) = size else {
+            panic!("DBSIZE: {size:?}")
+        };
+        assert!(size > 0, "master pod {pod} holds no keys");
+        stored += size;
+        for key in &keys {
+            assert_eq!(
+                cluster_cli(&lab, *pod, &["GET", key]),
+                format!("{key}-value"),
+                "via pod {pod}"
+            );
+        }
+    }
+    assert_eq!(stored as usize, keys.len());
+
+    // A master comes back with its nodes.conf but a new IP, as a
+    // rescheduled pod does; it must rejoin under its old identity.
+    let moved = master_pods[0];
+    let identity = cluster_nodes(&lab, moved)
+        .unwrap()
+        .into_iter()
+        .find(|node| node.myself)
+        .unwrap();
+    lab.kill(moved, "redis");
+    let new_ip = lab.readdress(moved);
+    lab.start(moved, "redis");
+    let witness = (moved + 1) % lab.pods();
+    lab.wait_for(
+        "the other nodes to see the new address",
+        START_TIMEOUT,
+        || {
+            let view = cluster_nodes(&lab, witness)?;
+            let node = view.into_iter().find(|node| node.id == identity.id)?;
+            (node.address == format!("{new_ip}:{REDIS_PORT}") && node.connected).then_some(())
+        },
+    );
+    lab.wait_for("the cluster to be healthy again", START_TIMEOUT, || {
+        cluster_healthy(&lab, lab.pods()).then_some(())
+    });
+    let rejoined = cluster_nodes(&lab, moved)
+        .unwrap()
+        .into_iter()
+        .find(|node| node.myself)
+        .unwrap();
+    assert_eq!(rejoined.id, identity.id);
+    for key in &keys {
+        assert_eq!(
+            cluster_cli(&lab, moved, &["GET", key]),
+            format!("{key}-value")
+        );
+    }
+
+    // Every pod comes back at once, each with a new IP: nobody can reach
+    // anybody at the old addresses, so each node must find its peers by
+    // the hostnames nodes.conf keeps.
+    let identities: Vec<String> = (0..lab.pods())
+        .map(|pod| {
+            cluster_nodes(&lab, pod)
+                .unwrap()
+                .into_iter()
+                .find(|node| node.myself)
+                .unwrap()
+                .id
+        })
+        .collect();
+    for pod in 0..lab.pods() {
+        lab.kill(pod, "redis");
+        lab.readdress(pod);
+    }
+    for pod in 0..lab.pods() {
+        lab.start(pod, "redis");
+    }
+    lab.wait_for(
+        "the cluster to re-form after a full restart",
+        Duration::from_secs(60),
+        || cluster_healthy(&lab, lab.pods()).then_some(()),
+    );
+    for (pod, identity) in identities.iter().enumerate() {
+        let myself = cluster_nodes(&lab, pod)
+            .unwrap()
+            .into_iter()
+            .find(|node| node.myself)
+            .unwrap();
+        assert_eq!(&myself.id, identity, "pod {pod} kept its identity");
+        assert_eq!(myself.address, format!("{}:{REDIS_PORT}", lab.ip(pod)));
+    }
+    for key in &keys {
+        assert_eq!(cluster_cli(&lab, 0, &["GET", key]), format!("{key}-value"));
+    }
+    eprintln!("cluster: {:?}", started.elapsed());
 }

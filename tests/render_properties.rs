@@ -201,3 +201,53 @@ fn app_config_tells_clients_how_to_connect() {
         6
     );
 }
+
+#[test]
+fn network_policy_admits_clients_and_peers_on_their_ports() {
+    let ports = |rule: &Value| -> Vec<i64> {
+        rule["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|port| port["port"].as_i64().unwrap())
+            .collect()
+    };
+    for (profile, client_ports, peer_ports) in [
+        ("standalone", vec![6379], None),
+        ("sentinel", vec![6379, 26379], Some(vec![6379, 26379])),
+        ("cluster", vec![6379], Some(vec![6379, 16379])),
+    ] {
+        let objects = render_profile(profile, &[]);
+        let policy = &objects
+            .iter()
+            .find(|object| object.kind == "NetworkPolicy")
+            .unwrap()
+            .value["spec"];
+        let redis_pods = &policy["podSelector"]["matchLabels"];
+        let rules = policy["ingress"].as_sequence().unwrap();
+        let clients = &rules[0]["from"][0]["podSelector"]["matchLabels"];
+        assert_eq!(
+            clients["cafectl.io/redis-client"],
+            Value::from("true"),
+            "{profile}"
+        );
+        assert_eq!(ports(&rules[0]), client_ports, "{profile}");
+        match peer_ports {
+            Some(peer_ports) => {
+                assert_eq!(
+                    &rules[1]["from"][0]["podSelector"]["matchLabels"], redis_pods,
+                    "{profile}"
+                );
+                assert_eq!(ports(&rules[1]), peer_ports, "{profile}");
+            }
+            None => assert_eq!(rules.len(), 1, "{profile}: a single pod has no peers"),
+        }
+        // The bootstrap Job is a client, so the policy lets it reach the nodes.
+        if let Some(job) = objects.iter().find(|object| object.kind == "Job") {
+            assert_eq!(
+                job.value["spec"]["template"]["metadata"]["labels"]["cafectl.io/redis-client"],
+                Value::from("true")
+            );
+        }
+    }
+}

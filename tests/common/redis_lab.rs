@@ -174,9 +174,15 @@ impl Lab {
     /// Moves a pod to a new address, as a rescheduled pod gets a new IP; the
     /// DNS follows at once. Takes effect for the pod on its next start.
     pub fn readdress(&mut self, ordinal: usize) -> IpAddr {
-        let old = self.addresses[ordinal];
-        let [a, b, c, d] = old.octets();
-        self.addresses[ordinal] = Ipv4Addr::new(a, b, c, d + 20);
+        let [a, b, c, _] = self.addresses[ordinal].octets();
+        let next = self
+            .addresses
+            .iter()
+            .map(|address| address.octets()[3])
+            .max()
+            .unwrap()
+            + 1;
+        self.addresses[ordinal] = Ipv4Addr::new(a, b, c, next);
         self.write_hosts();
         self.ip(ordinal)
     }
@@ -385,7 +391,12 @@ impl Lab {
             let data = &find(&self.objects, "ConfigMap", Some(config_map)).value["data"];
             for (file, text) in data.as_mapping().unwrap() {
                 let path = directory.join(volume_name).join(file.as_str().unwrap());
-                fs::write(path, localize(text.as_str().unwrap())).unwrap();
+                // Replaced, never rewritten in place: the pod's other
+                // container may be reading it (a shell reads its script as
+                // it runs), as the kubelet swaps ConfigMap files atomically.
+                let staged = path.with_extension("staged");
+                fs::write(&staged, localize(text.as_str().unwrap())).unwrap();
+                fs::rename(&staged, &path).unwrap();
             }
         }
 
