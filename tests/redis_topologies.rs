@@ -87,22 +87,14 @@ fn standalone_config_auth_and_persistence() {
     // A clean shutdown writes the RDB; a kill leaves only the AOF (fsync every second).
     redis.call(&["SET", "order:1", "latte"]).unwrap();
     let _ = redis.call(&["SHUTDOWN"]);
-    lab.kill(0, "redis");
-    lab.start(0, "redis");
-    let mut redis = lab.wait_for("redis to come back", START_TIMEOUT, || {
-        lab.connect(0, REDIS_PORT).ok()
-    });
+    let mut redis = restart(&mut lab, 0);
     assert_eq!(
         text(redis.call(&["GET", "order:1"])),
         Some("latte".to_owned())
     );
     redis.call(&["SET", "order:2", "mocha"]).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    lab.kill(0, "redis");
-    lab.start(0, "redis");
-    let mut redis = lab.wait_for("redis to come back after a kill", START_TIMEOUT, || {
-        lab.connect(0, REDIS_PORT).ok()
-    });
+    let mut redis = restart(&mut lab, 0);
     assert_eq!(
         text(redis.call(&["GET", "order:1"])),
         Some("latte".to_owned())
@@ -113,6 +105,15 @@ fn standalone_config_auth_and_persistence() {
         "the AOF kept the write"
     );
     eprintln!("standalone: {:?}", started.elapsed());
+}
+
+/// Kills a pod's Redis (if it still runs) and starts it again on the same data.
+fn restart(lab: &mut Lab, ordinal: usize) -> Connection {
+    lab.kill(ordinal, "redis");
+    lab.start(ordinal, "redis");
+    lab.wait_for("redis to come back", START_TIMEOUT, || {
+        lab.connect(ordinal, REDIS_PORT).ok()
+    })
 }
 
 fn replication(lab: &Lab, ordinal: usize) -> Option<String> {
