@@ -35,12 +35,15 @@ to one file per object named <kind>-<name>.yaml.\nWithout redis.auth.password th
 without a value: `cafectl apply` generates the password when it first creates the Secret."
     )]
     Render(RenderArgs),
-    /// Show what `apply` would change: server-side dry-run compared with the live objects. [not built yet]
-    Diff(ProfileArgs),
-    /// Server-side apply in dependency order, wait until ready, prune what the profile no longer has. [not built yet]
-    Apply(ProfileArgs),
+    /// Show what `apply` would change: server-side dry-run compared with the live objects.
+    #[command(
+        after_help = "Exit codes: 0 no changes, 2 changes pending, 1 error. Secret values are always masked."
+    )]
+    Diff(DiffArgs),
+    /// Server-side apply in dependency order, wait until ready, prune what the profile no longer has.
+    Apply(ApplyArgs),
     /// Delete what the profile created, in reverse order; data volumes are kept unless asked. [not built yet]
-    Teardown(ProfileArgs),
+    Teardown(ClusterCommandArgs),
 }
 
 /// Which profile, shared by every verb.
@@ -80,4 +83,92 @@ pub struct RenderArgs {
     /// instead of printing to stdout.
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+}
+
+/// How to reach the cluster, as kubectl does.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// How long to wait for the cluster, for each request and for objects to become ready
+    /// (e.g. 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClusterCommandArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Take over fields that another field manager owns, instead of failing on the conflict.
+    #[arg(long)]
+    pub force_conflicts: bool,
+
+    /// Send everything as a server-side dry run: nothing is persisted. Exit code 2 if the cluster
+    /// would change.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not wait for the workloads to become ready.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Treat preflight warnings (an HPA target without CPU requests, no metrics API) as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `30s`, `5m`, `1h` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 5m, 1h)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("{text:?} is not a duration (e.g. 30s, 5m, 1h)")),
+    };
+    if seconds == 0 {
+        return Err("the timeout must be longer than 0s".to_owned());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Print the plan as JSON instead of a coloured diff.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
+    pub output: Option<OutputFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Json,
 }

@@ -4,6 +4,7 @@
 //! `profile` and `render` work offline; nothing in them needs a cluster.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod profile;
 pub mod render;

@@ -1,6 +1,9 @@
 //! One module per verb.
 
+pub mod apply;
+pub mod diff;
 pub mod render;
+mod session;
 
 use std::io::Write;
 
@@ -24,8 +27,8 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     match command {
         Command::Render(args) => render::run(args, stdout, stderr),
-        Command::Diff(_) => not_built("diff"),
-        Command::Apply(_) => not_built("apply"),
+        Command::Diff(args) => diff::run(args, stdout, stderr),
+        Command::Apply(args) => apply::run(args, stdout, stderr),
         Command::Teardown(_) => not_built("teardown"),
     }
 }

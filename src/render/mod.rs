@@ -11,7 +11,7 @@ mod templates;
 
 use minijinja::Environment;
 
-pub use objects::{Object, Stage};
+pub use objects::{kind_info, KindInfo, Object, Stage, KINDS};
 
 use crate::profile::{Topology, ValidProfile};
 use context::Context;

@@ -16,6 +16,85 @@ use serde_yaml::{Mapping, Value};
 
 use super::context::object_labels;
 
+/// A kind cafectl renders (or, for volume claims, creates through a
+/// StatefulSet): where it goes in the apply order and its typed check.
+pub struct KindInfo {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub stage: Stage,
+    check: fn(&Value) -> Result<Value, String>,
+}
+
+/// Every kind that can carry this profile's labels.
+pub const KINDS: &[KindInfo] = &[
+    KindInfo {
+        api_version: "v1",
+        kind: "Namespace",
+        stage: Stage::Namespace,
+        check: round_trip::<Namespace>,
+    },
+    KindInfo {
+        api_version: "v1",
+        kind: "Secret",
+        stage: Stage::Config,
+        check: round_trip::<Secret>,
+    },
+    KindInfo {
+        api_version: "v1",
+        kind: "ConfigMap",
+        stage: Stage::Config,
+        check: round_trip::<ConfigMap>,
+    },
+    KindInfo {
+        api_version: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        stage: Stage::Config,
+        check: round_trip::<NetworkPolicy>,
+    },
+    KindInfo {
+        api_version: "v1",
+        kind: "PersistentVolumeClaim",
+        stage: Stage::Storage,
+        check: round_trip::<PersistentVolumeClaim>,
+    },
+    KindInfo {
+        api_version: "v1",
+        kind: "Service",
+        stage: Stage::Services,
+        check: round_trip::<Service>,
+    },
+    KindInfo {
+        api_version: "apps/v1",
+        kind: "StatefulSet",
+        stage: Stage::Workloads,
+        check: round_trip::<StatefulSet>,
+    },
+    KindInfo {
+        api_version: "policy/v1",
+        kind: "PodDisruptionBudget",
+        stage: Stage::Workloads,
+        check: round_trip::<PodDisruptionBudget>,
+    },
+    KindInfo {
+        api_version: "batch/v1",
+        kind: "Job",
+        stage: Stage::Jobs,
+        check: round_trip::<Job>,
+    },
+    KindInfo {
+        api_version: "autoscaling/v2",
+        kind: "HorizontalPodAutoscaler",
+        stage: Stage::Autoscalers,
+        check: round_trip::<HorizontalPodAutoscaler>,
+    },
+];
+
+pub fn kind_info(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    KINDS
+        .iter()
+        .find(|info| info.api_version == api_version && info.kind == kind)
+}
+
 /// Apply order: each stage only needs what earlier stages created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -87,35 +166,13 @@ impl Object {
             labels.insert(Value::from(key), Value::from(value));
         }
 
-        let (stage, value) = match (api_version.as_str(), kind.as_str()) {
-            ("v1", "Namespace") => (Stage::Namespace, round_trip::<Namespace>(&document)),
-            ("v1", "Secret") => (Stage::Config, round_trip::<Secret>(&document)),
-            ("v1", "ConfigMap") => (Stage::Config, round_trip::<ConfigMap>(&document)),
-            ("networking.k8s.io/v1", "NetworkPolicy") => {
-                (Stage::Config, round_trip::<NetworkPolicy>(&document))
-            }
-            ("v1", "PersistentVolumeClaim") => (
-                Stage::Storage,
-                round_trip::<PersistentVolumeClaim>(&document),
-            ),
-            ("v1", "Service") => (Stage::Services, round_trip::<Service>(&document)),
-            ("apps/v1", "StatefulSet") => (Stage::Workloads, round_trip::<StatefulSet>(&document)),
-            ("policy/v1", "PodDisruptionBudget") => (
-                Stage::Workloads,
-                round_trip::<PodDisruptionBudget>(&document),
-            ),
-            ("batch/v1", "Job") => (Stage::Jobs, round_trip::<Job>(&document)),
-            ("autoscaling/v2", "HorizontalPodAutoscaler") => (
-                Stage::Autoscalers,
-                round_trip::<HorizontalPodAutoscaler>(&document),
-            ),
-            _ => {
-                return Err((
-                    label,
-                    format!("{api_version} {kind} is not a kind cafectl renders"),
-                ))
-            }
+        let Some(info) = kind_info(&api_version, &kind) else {
+            return Err((
+                label,
+                format!("{api_version} {kind} is not a kind cafectl renders"),
+            ));
         };
+        let (stage, value) = (info.stage, (info.check)(&document));
         let value = value.map_err(|message| (label.clone(), message))?;
         if name.is_empty() {
             return Err((label, "has no metadata.name".to_owned()));

@@ -1,0 +1,116 @@
+//! One discovery pass per run: the API groups of the kinds at hand, asked
+//! for concurrently, one request each, and cached for the run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::join_all;
+use kube::core::GroupVersion;
+use kube::discovery::{oneshot, ApiResource, Scope};
+use kube::Client;
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub api: ApiResource,
+    pub namespaced: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    resources: BTreeMap<(String, String), Resource>,
+}
+
+impl Catalog {
+    pub fn get(&self, api_version: &str, kind: &str) -> Option<&Resource> {
+        self.resources
+            .get(&(api_version.to_owned(), kind.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot reach the cluster at {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("the cluster at {server} does not serve {}; nothing was changed", kinds.join(", "))]
+    NotServed { server: String, kinds: Vec<String> },
+}
+
+/// Resolves each (apiVersion, kind) to its API resource.
+pub async fn discover<'a>(
+    client: &Client,
+    server: &str,
+    kinds: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Catalog, DiscoveryError> {
+    let kinds: BTreeSet<(&str, &str)> = kinds.into_iter().collect();
+    let versions: BTreeSet<&str> = kinds.iter().map(|(api_version, _)| *api_version).collect();
+    let groups = join_all(versions.iter().map(|api_version| async move {
+        let group_version = group_version(api_version);
+        (
+            *api_version,
+            oneshot::pinned_group(client, &group_version).await,
+        )
+    }))
+    .await;
+
+    let mut catalog = Catalog::default();
+    let mut missing = Vec::new();
+    for (api_version, group) in groups {
+        let group = match group {
+            Ok(group) => group,
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                missing.extend(
+                    kinds
+                        .iter()
+                        .filter(|(v, _)| *v == api_version)
+                        .map(|(v, k)| format!("{v} {k}")),
+                );
+                continue;
+            }
+            Err(error) => {
+                return Err(DiscoveryError::Unreachable {
+                    server: server.to_owned(),
+                    reason: crate::cluster::live::describe_error(&error),
+                })
+            }
+        };
+        let version = group_version(api_version).version;
+        let served = group.versioned_resources(&version);
+        for (_, kind) in kinds.iter().filter(|(v, _)| *v == api_version) {
+            match served.iter().find(|(resource, _)| resource.kind == *kind) {
+                Some((api, capabilities)) => {
+                    catalog.resources.insert(
+                        (api_version.to_owned(), kind.to_string()),
+                        Resource {
+                            api: api.clone(),
+                            namespaced: capabilities.scope == Scope::Namespaced,
+                        },
+                    );
+                }
+                None => missing.push(format!("{api_version} {kind}")),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(DiscoveryError::NotServed {
+            server: server.to_owned(),
+            kinds: missing,
+        });
+    }
+    Ok(catalog)
+}
+
+/// Whether the API server serves `apiVersion` at all (used for the metrics
+/// API, which HPAs need).
+pub async fn serves(client: &Client, api_version: &str) -> Result<bool, kube::Error> {
+    match oneshot::pinned_group(client, &group_version(api_version)).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 503 => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+fn group_version(api_version: &str) -> GroupVersion {
+    match api_version.split_once('/') {
+        Some((group, version)) => GroupVersion::gv(group, version),
+        None => GroupVersion::gv("", api_version),
+    }
+}

@@ -1,0 +1,226 @@
+//! `cafectl apply`: server-side apply in stages, prune, wait until ready.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::future::join_all;
+use kube::api::DynamicObject;
+use serde_json::Value;
+
+use super::session::{stages, Session};
+use super::Exit;
+use crate::cli::ApplyArgs;
+use crate::cluster::live::{self, ApplyOptions};
+use crate::cluster::readiness::{readiness, Readiness};
+use crate::cluster::{password, PASSWORD_MANAGER};
+use crate::render::context::PASSWORD_ANNOTATION;
+use crate::render::Object;
+
+pub fn run(
+    args: &ApplyArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    super::session::block_on(async {
+        let session = Session::open(&args.profile, &args.connection).await?;
+        let warnings = session.preflight().await?;
+        for warning in &warnings {
+            writeln!(stderr, "warning: {warning}")?;
+        }
+        if args.strict && !warnings.is_empty() {
+            anyhow::bail!(
+                "{} preflight warning(s) and --strict: nothing was applied",
+                warnings.len()
+            );
+        }
+        if args.dry_run {
+            let plan = super::diff::plan(&session).await?;
+            super::diff::print(&plan, stdout, false)?;
+            return Ok(if plan.has_changes() {
+                Exit::ChangesPending
+            } else {
+                Exit::Success
+            });
+        }
+        let options = ApplyOptions {
+            force: args.force_conflicts,
+            dry_run: false,
+        };
+        for stage in stages(&session.objects) {
+            let results = join_all(
+                stage
+                    .iter()
+                    .map(|object| apply_object(&session, object, options)),
+            )
+            .await;
+            let mut failures = Vec::new();
+            for (object, result) in stage.iter().zip(results) {
+                match result {
+                    Ok(()) => writeln!(stdout, "{object} applied")?,
+                    Err(error) => failures.push(format!("{object}: {error:#}")),
+                }
+            }
+            if !failures.is_empty() {
+                anyhow::bail!(
+                    "apply stopped; earlier stages were applied, re-running apply continues from here:\n  {}",
+                    failures.join("\n  ")
+                );
+            }
+        }
+        for pruned in prune(&session).await? {
+            writeln!(stdout, "{pruned} pruned")?;
+        }
+        if !args.no_wait {
+            wait_until_ready(&session, stderr).await?;
+        }
+        Ok(Exit::Success)
+    })
+}
+
+async fn apply_object(
+    session: &Session,
+    object: &Object,
+    options: ApplyOptions,
+) -> anyhow::Result<()> {
+    let api = session.api(object)?;
+    if object.kind == "Secret"
+        && object.value["metadata"]["annotations"][PASSWORD_ANNOTATION].is_string()
+    {
+        create_password_secret(&api, object, options.dry_run).await?;
+    }
+    let body: Value = serde_json::to_value(&object.value).context("the object is not JSON")?;
+    live::apply(&api, &object.name, &body, options).await?;
+    Ok(())
+}
+
+/// The first apply creates the Secret with a generated password, as a plain
+/// create owned by a separate field manager: later applies, which never
+/// send a password, leave it alone.
+async fn create_password_secret(
+    api: &kube::Api<DynamicObject>,
+    object: &Object,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    if live::get(api, &object.name)
+        .await
+        .map_err(|e| anyhow::anyhow!(live::describe_error(&e)))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let mut secret: DynamicObject = serde_json::from_value(serde_json::to_value(&object.value)?)
+        .context("the Secret is not an object")?;
+    secret.data["stringData"] = serde_json::json!({ "password": password::generate()? });
+    match live::create(api, &secret, PASSWORD_MANAGER, dry_run).await {
+        Ok(_) => Ok(()),
+        // Another apply created it in the meantime: its password stands.
+        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+        Err(error) => Err(anyhow::anyhow!(
+            "cannot create the password Secret: {}",
+            live::describe_error(&error)
+        )),
+    }
+}
+
+/// Deletes this profile's objects that the current render no longer has.
+/// Volume claims are data and never pruned; the namespace neither.
+async fn prune(session: &Session) -> anyhow::Result<Vec<String>> {
+    let wanted: BTreeSet<(String, String)> = session
+        .objects
+        .iter()
+        .map(|object| (object.kind.clone(), object.name.clone()))
+        .collect();
+    let mut pruned = Vec::new();
+    for (label, api, name) in session
+        .labelled_objects(&["Namespace", "PersistentVolumeClaim"])
+        .await?
+    {
+        let (kind, _) = label.split_once('/').unwrap_or((&label, ""));
+        if !wanted.contains(&(kind.to_owned(), name.clone())) {
+            live::delete(&api, &name, false).await.map_err(|e| {
+                anyhow::anyhow!("cannot prune {label}: {}", live::describe_error(&e))
+            })?;
+            pruned.push(label);
+        }
+    }
+    Ok(pruned)
+}
+
+/// Polls the objects that roll out until each is ready, printing a line
+/// whenever one's state changes, up to --timeout.
+async fn wait_until_ready(session: &Session, stderr: &mut dyn Write) -> anyhow::Result<()> {
+    let watched: Vec<&Object> = session
+        .objects
+        .iter()
+        .filter(|object| matches!(object.kind.as_str(), "StatefulSet" | "Job"))
+        .collect();
+    let started = Instant::now();
+    let mut last_seen: Vec<Option<Readiness>> = vec![None; watched.len()];
+    loop {
+        let states = join_all(watched.iter().map(|object| async move {
+            let api = session.api(object)?;
+            let live = live::get(&api, &object.name)
+                .await
+                .map_err(|e| anyhow::anyhow!(live::describe_error(&e)))?;
+            Ok::<_, anyhow::Error>(match live {
+                Some(live) => readiness(&object.kind, &serde_json::to_value(&live)?),
+                None => Readiness::Pending("does not exist".to_owned()),
+            })
+        }))
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<Readiness>>>()?;
+        for ((object, state), seen) in watched.iter().zip(&states).zip(last_seen.iter_mut()) {
+            if seen.as_ref() != Some(state) {
+                let text = match state {
+                    Readiness::Ready => "ready".to_owned(),
+                    Readiness::Pending(reason) | Readiness::Failed(reason) => reason.clone(),
+                };
+                writeln!(
+                    stderr,
+                    "waiting: {object}: {text} ({}s)",
+                    started.elapsed().as_secs()
+                )?;
+                *seen = Some(state.clone());
+            }
+        }
+        let failed: Vec<String> = watched
+            .iter()
+            .zip(&states)
+            .filter_map(|(object, state)| match state {
+                Readiness::Failed(reason) => Some(format!("{object}: {reason}")),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            anyhow::bail!(
+                "not ready and will not become ready:\n  {}",
+                failed.join("\n  ")
+            );
+        }
+        let pending: Vec<String> = watched
+            .iter()
+            .zip(&states)
+            .filter_map(|(object, state)| match state {
+                Readiness::Pending(reason) => Some(format!("{object}: {reason}")),
+                _ => None,
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= session.timeout {
+            anyhow::bail!(
+                "timed out after {}s waiting for:\n  {}\n(the objects were applied; `cafectl apply` again waits again, --no-wait skips the wait)",
+                session.timeout.as_secs(),
+                pending.join("\n  ")
+            );
+        }
+        tokio::time::sleep(
+            Duration::from_secs(2).min(session.timeout.saturating_sub(started.elapsed())),
+        )
+        .await;
+    }
+}

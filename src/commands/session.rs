@@ -1,0 +1,214 @@
+//! What `diff`, `apply` and `teardown` share: the rendered profile, one
+//! connection and one discovery pass.
+
+use anyhow::Context as _;
+use futures::future::join_all;
+use kube::api::{Api, DynamicObject};
+use kube::ResourceExt;
+
+use crate::cli::{ConnectionArgs, ProfileArgs};
+use crate::cluster::connect::{connect, Connection};
+use crate::cluster::discovery::{discover, serves, Catalog};
+use crate::cluster::{live, profile_selector};
+use crate::profile::{self, ValidProfile};
+use crate::render::{self, Object, Stage, KINDS};
+
+/// The HPAs' targets, checked before applying.
+const DEPLOYMENT: (&str, &str) = ("apps/v1", "Deployment");
+const METRICS_API: &str = "metrics.k8s.io/v1beta1";
+
+pub struct Session {
+    pub profile: ValidProfile,
+    pub objects: Vec<Object>,
+    pub client: kube::Client,
+    pub server: String,
+    pub timeout: std::time::Duration,
+    catalog: Catalog,
+}
+
+/// Runs the async part of a verb on a small runtime of its own.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
+}
+
+impl Session {
+    /// Validates and renders the profile before anything touches the
+    /// cluster, then connects and discovers every kind cafectl may use.
+    pub async fn open(
+        profile_args: &ProfileArgs,
+        connection_args: &ConnectionArgs,
+    ) -> anyhow::Result<Session> {
+        let profile = profile::load(&profile_args.request())?;
+        let objects = render::render(&profile)
+            .context("cafectl could not render this profile; this is a bug, please report it")?;
+        let Connection {
+            client,
+            server,
+            timeout,
+        } = connect(connection_args).await?;
+        let kinds = KINDS
+            .iter()
+            .map(|info| (info.api_version, info.kind))
+            .chain([DEPLOYMENT]);
+        let catalog = tokio::time::timeout(timeout, discover(&client, &server, kinds))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot reach the cluster at {server}: no answer within {}s",
+                    timeout.as_secs()
+                )
+            })??;
+        Ok(Session {
+            profile,
+            objects,
+            client,
+            server,
+            timeout,
+            catalog,
+        })
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.profile.profile.namespace.as_str()
+    }
+
+    pub fn api(&self, object: &Object) -> anyhow::Result<Api<DynamicObject>> {
+        self.api_for(&object.api_version, &object.kind)
+    }
+
+    pub fn api_for(&self, api_version: &str, kind: &str) -> anyhow::Result<Api<DynamicObject>> {
+        let resource = self
+            .catalog
+            .get(api_version, kind)
+            .with_context(|| format!("{api_version} {kind} was not discovered"))?;
+        Ok(live::api(&self.client, resource, self.namespace()))
+    }
+
+    /// Every live object labelled as this profile's, of every kind but
+    /// `except`, listed concurrently: (label, api, name), in apply order.
+    pub async fn labelled_objects(
+        &self,
+        except: &[&str],
+    ) -> anyhow::Result<Vec<(String, Api<DynamicObject>, String)>> {
+        let selector = profile_selector(self.profile.name.as_str());
+        let kinds: Vec<_> = KINDS
+            .iter()
+            .filter(|info| !except.contains(&info.kind))
+            .collect();
+        let lists = join_all(kinds.iter().map(|info| {
+            let selector = selector.clone();
+            async move {
+                let api = self.api_for(info.api_version, info.kind)?;
+                let items = live::list(&api, &selector).await.map_err(|e| {
+                    anyhow::anyhow!("cannot list {}: {}", info.kind, live::describe_error(&e))
+                })?;
+                Ok::<_, anyhow::Error>((info, api, items))
+            }
+        }))
+        .await;
+        let mut found = Vec::new();
+        for list in lists {
+            let (info, api, items) = list?;
+            for item in items {
+                let name = item.name_any();
+                let label = match item.namespace() {
+                    Some(namespace) => format!("{}/{namespace}/{name}", info.kind),
+                    None => format!("{}/{name}", info.kind),
+                };
+                found.push((info.stage, label, api.clone(), name));
+            }
+        }
+        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(found
+            .into_iter()
+            .map(|(_, label, api, name)| (label, api, name))
+            .collect())
+    }
+
+    /// What the HPAs need and may not have: their target Deployment, CPU
+    /// (or memory) requests on its containers, and the metrics API.
+    pub async fn preflight(&self) -> anyhow::Result<Vec<String>> {
+        let hpas: Vec<&Object> = self
+            .objects
+            .iter()
+            .filter(|object| object.kind == "HorizontalPodAutoscaler")
+            .collect();
+        if hpas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deployments = self.api_for(DEPLOYMENT.0, DEPLOYMENT.1)?;
+        let (metrics, targets) = futures::join!(
+            serves(&self.client, METRICS_API),
+            join_all(hpas.iter().map(|hpa| {
+                let deployments = deployments.clone();
+                async move {
+                    let target = hpa.value["spec"]["scaleTargetRef"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let live = live::get(&deployments, &target).await;
+                    (hpa, target, live)
+                }
+            }))
+        );
+        let mut warnings = Vec::new();
+        if !metrics.map_err(|e| anyhow::anyhow!(live::describe_error(&e)))? {
+            warnings.push(format!(
+                "the metrics API ({METRICS_API}) is not served: the HPAs cannot read CPU or memory use and will not scale; install metrics-server"
+            ));
+        }
+        for (hpa, target, live) in targets {
+            let namespace = self.namespace();
+            let Some(deployment) = live.map_err(|e| anyhow::anyhow!(live::describe_error(&e)))?
+            else {
+                warnings.push(format!(
+                    "HPA {}: Deployment {namespace}/{target} does not exist; the HPA will do nothing until it does",
+                    hpa.name
+                ));
+                continue;
+            };
+            let deployment = serde_json::to_value(&deployment)?;
+            let metrics: Vec<&str> = hpa.value["spec"]["metrics"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|metric| metric["resource"]["name"].as_str())
+                .collect();
+            let containers = deployment["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for resource in metrics {
+                for container in &containers {
+                    if container["resources"]["requests"][resource].is_null() {
+                        warnings.push(format!(
+                            "HPA {}: container {} of Deployment {namespace}/{target} has no {resource} request; utilization cannot be computed and the HPA will not scale on {resource}",
+                            hpa.name,
+                            container["name"].as_str().unwrap_or("?"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+/// The rendered objects grouped by stage, in apply order.
+pub fn stages(objects: &[Object]) -> Vec<Vec<&Object>> {
+    let mut stages: Vec<(Stage, Vec<&Object>)> = Vec::new();
+    for object in objects {
+        match stages.last_mut() {
+            Some((stage, members)) if *stage == object.stage => members.push(object),
+            _ => stages.push((object.stage, vec![object])),
+        }
+    }
+    stages.into_iter().map(|(_, members)| members).collect()
+}
