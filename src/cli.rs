@@ -42,8 +42,12 @@ without a value: `cafectl apply` generates the password when it first creates th
     Diff(DiffArgs),
     /// Server-side apply in dependency order, wait until ready, prune what the profile no longer has.
     Apply(ApplyArgs),
-    /// Delete what the profile created, in reverse order; data volumes are kept unless asked. [not built yet]
-    Teardown(ClusterCommandArgs),
+    /// Delete what the profile created, in reverse order; data volumes are kept unless asked.
+    #[command(
+        after_help = "Only objects labelled as this profile's are touched. A shared object (app-config) \
+loses only the fields cafectl set. PersistentVolumeClaims are kept, and listed, unless --delete-data is given."
+    )]
+    Teardown(TeardownArgs),
 }
 
 /// Which profile, shared by every verb.
@@ -100,14 +104,6 @@ pub struct ConnectionArgs {
     /// (e.g. 30s, 5m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ClusterCommandArgs {
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -171,4 +167,20 @@ pub struct DiffArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Also delete the PersistentVolumeClaims that hold Redis data. The data is lost.
+    #[arg(long)]
+    pub delete_data: bool,
 }

@@ -1,6 +1,5 @@
 //! `cafectl apply`: server-side apply in stages, prune, wait until ready.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -125,25 +124,20 @@ async fn create_password_secret(
 }
 
 /// Deletes this profile's objects that the current render no longer has.
-/// Volume claims are data and never pruned; the namespace neither.
 async fn prune(session: &Session) -> anyhow::Result<Vec<String>> {
-    let wanted: BTreeSet<(String, String)> = session
-        .objects
-        .iter()
-        .map(|object| (object.kind.clone(), object.name.clone()))
-        .collect();
+    let leftovers = session.leftovers().await?;
+    let deleted = join_all(
+        leftovers
+            .iter()
+            .map(|found| live::delete(&found.api, &found.name, false)),
+    )
+    .await;
     let mut pruned = Vec::new();
-    for (label, api, name) in session
-        .labelled_objects(&["Namespace", "PersistentVolumeClaim"])
-        .await?
-    {
-        let (kind, _) = label.split_once('/').unwrap_or((&label, ""));
-        if !wanted.contains(&(kind.to_owned(), name.clone())) {
-            live::delete(&api, &name, false).await.map_err(|e| {
-                anyhow::anyhow!("cannot prune {label}: {}", live::describe_error(&e))
-            })?;
-            pruned.push(label);
-        }
+    for (found, result) in leftovers.into_iter().zip(deleted) {
+        result.map_err(|e| {
+            anyhow::anyhow!("cannot prune {}: {}", found.label, live::describe_error(&e))
+        })?;
+        pruned.push(found.label);
     }
     Ok(pruned)
 }

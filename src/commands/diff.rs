@@ -111,15 +111,12 @@ pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
             }
         }
     }
-    let wanted: Vec<String> = session.objects.iter().map(ToString::to_string).collect();
-    for (label, _, _) in session
-        .labelled_objects(&["Namespace", "PersistentVolumeClaim"])
+    plan.prune = session
+        .leftovers()
         .await?
-    {
-        if !wanted.contains(&label) {
-            plan.prune.push(label);
-        }
-    }
+        .into_iter()
+        .map(|found| found.label)
+        .collect();
     Ok(plan)
 }
 

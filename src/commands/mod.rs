@@ -4,6 +4,7 @@ pub mod apply;
 pub mod diff;
 pub mod render;
 mod session;
+pub mod teardown;
 
 use std::io::Write;
 
@@ -29,12 +30,6 @@ pub fn run(
         Command::Render(args) => render::run(args, stdout, stderr),
         Command::Diff(args) => diff::run(args, stdout, stderr),
         Command::Apply(args) => apply::run(args, stdout, stderr),
-        Command::Teardown(_) => not_built("teardown"),
+        Command::Teardown(args) => teardown::run(args, stdout, stderr),
     }
-}
-
-fn not_built(verb: &str) -> anyhow::Result<Exit> {
-    anyhow::bail!(
-        "`cafectl {verb}` is not built yet; use `cafectl render -p PROFILE | kubectl apply --server-side -f -` in the meantime"
-    )
 }

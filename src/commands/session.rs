@@ -15,7 +15,20 @@ use crate::render::{self, Object, Stage, KINDS};
 
 /// The HPAs' targets, checked before applying.
 const DEPLOYMENT: (&str, &str) = ("apps/v1", "Deployment");
+/// Pods tell whether a namespace is still in use before teardown removes it.
+const POD: (&str, &str) = ("v1", "Pod");
 const METRICS_API: &str = "metrics.k8s.io/v1beta1";
+
+/// A live object that carries this profile's labels.
+pub struct LiveObject {
+    pub stage: Stage,
+    pub kind: &'static str,
+    /// `Kind/namespace/name`, as `render` objects print.
+    pub label: String,
+    pub api: Api<DynamicObject>,
+    pub name: String,
+    pub object: DynamicObject,
+}
 
 pub struct Session {
     pub profile: ValidProfile,
@@ -56,7 +69,7 @@ impl Session {
         let kinds = KINDS
             .iter()
             .map(|info| (info.api_version, info.kind))
-            .chain([DEPLOYMENT]);
+            .chain([DEPLOYMENT, POD]);
         let catalog = tokio::time::timeout(timeout, discover(&client, &server, kinds))
             .await
             .map_err(|_| {
@@ -92,11 +105,8 @@ impl Session {
     }
 
     /// Every live object labelled as this profile's, of every kind but
-    /// `except`, listed concurrently: (label, api, name), in apply order.
-    pub async fn labelled_objects(
-        &self,
-        except: &[&str],
-    ) -> anyhow::Result<Vec<(String, Api<DynamicObject>, String)>> {
+    /// `except`, listed concurrently, in apply order.
+    pub async fn labelled_objects(&self, except: &[&str]) -> anyhow::Result<Vec<LiveObject>> {
         let selector = profile_selector(self.profile.name.as_str());
         let kinds: Vec<_> = KINDS
             .iter()
@@ -122,13 +132,62 @@ impl Session {
                     Some(namespace) => format!("{}/{namespace}/{name}", info.kind),
                     None => format!("{}/{name}", info.kind),
                 };
-                found.push((info.stage, label, api.clone(), name));
+                found.push(LiveObject {
+                    stage: info.stage,
+                    kind: info.kind,
+                    label,
+                    api: api.clone(),
+                    name,
+                    object: item,
+                });
             }
         }
-        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        found.sort_by(|a, b| (a.stage, &a.label).cmp(&(b.stage, &b.label)));
+
+        Ok(found)
+    }
+
+    /// Objects in the namespace that are not this profile's (nor named in
+    /// `ignore`), as `Kind/name`: what keeps teardown from deleting it.
+    pub async fn foreign_objects(&self, ignore: &[&str]) -> anyhow::Result<Vec<String>> {
+        let kinds = KINDS
+            .iter()
+            .filter(|info| info.stage != Stage::Namespace)
+            .map(|info| (info.api_version, info.kind))
+            .chain([DEPLOYMENT, POD]);
+        let lists = join_all(kinds.map(|(api_version, kind)| async move {
+            let api = self.api_for(api_version, kind)?;
+            let items = api
+                .list(&kube::api::ListParams::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot list {kind}: {}", live::describe_error(&e)))?;
+            Ok::<_, anyhow::Error>((kind, items.items))
+        }))
+        .await;
+        let mut foreign = Vec::new();
+        for list in lists {
+            let (kind, items) = list?;
+            for item in items {
+                let name = item.name_any();
+                if !ignore.contains(&name.as_str()) {
+                    foreign.push(format!("{kind}/{name}"));
+                }
+            }
+        }
+        Ok(foreign)
+    }
+
+    /// This profile's live objects that the current render no longer has:
+    /// what apply prunes. Volume claims hold data and the namespace may hold
+    /// other things, so neither is ever pruned.
+    pub async fn leftovers(&self) -> anyhow::Result<Vec<LiveObject>> {
+        let wanted: Vec<String> = self.objects.iter().map(ToString::to_string).collect();
+        let found = self
+            .labelled_objects(&["Namespace", "PersistentVolumeClaim"])
+            .await?;
         Ok(found
             .into_iter()
-            .map(|(_, label, api, name)| (label, api, name))
+            .filter(|found| !wanted.contains(&found.label))
             .collect())
     }
 
