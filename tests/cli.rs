@@ -87,7 +87,32 @@ fn usage_errors_exit_64_never_2() {
 }
 
 #[test]
-fn cluster_verbs_say_they_are_not_built_yet() {
+fn cluster_verbs_name_the_server_they_cannot_reach() {
+    let directory = tempfile::tempdir().unwrap();
+    let kubeconfig = directory.path().join("kubeconfig");
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\"}\n\
+         users:\n- name: u\n  user: {token: t}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n",
+    )
+    .unwrap();
+    for verb in ["diff", "apply", "teardown"] {
+        cafectl()
+            .args([verb, "-p", &standalone(), "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(["--timeout", "10s", "--yes"].iter().filter(|flag| verb == "teardown" || **flag != "--yes"))
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(
+                "error: cannot reach the cluster at https://127.0.0.1:1/: tcp connect error: Connection refused (os error 111)\n",
+            );
+    }
+}
+
+#[test]
+fn cluster_verbs_check_the_profile_before_connecting() {
     for verb in ["diff", "apply", "teardown"] {
         cafectl()
             .args([
@@ -95,16 +120,15 @@ fn cluster_verbs_say_they_are_not_built_yet() {
                 "-p",
                 &standalone(),
                 "--set",
-                "redis.maxmemory=100mb",
-                "-n",
-                "demo",
+                "redis.maxmemory=lots",
+                "--kubeconfig",
+                "/nonexistent",
             ])
             .assert()
             .code(1)
-            .stdout("")
-            .stderr(predicate::str::contains(format!(
-                "`cafectl {verb}` is not built yet"
-            )));
+            .stderr(predicate::str::contains(
+                "redis.maxmemory: \"lots\" is not a Redis memory size",
+            ));
     }
 }
 

@@ -146,15 +146,17 @@ pub fn describe_error(error: &kube::Error) -> String {
             };
             format!("{message} (HTTP {})", status.code)
         }
+        // Transport errors nest wrappers ("client error (Connect)"); the
+        // innermost two say what happened.
         other => {
-            let mut text = other.to_string();
+            let mut chain = vec![other.to_string()];
             let mut source = std::error::Error::source(other);
             while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
+                chain.push(cause.to_string());
                 source = cause.source();
             }
-            text
+            let innermost = chain.len().saturating_sub(2);
+            chain[innermost..].join(": ")
         }
     }
 }

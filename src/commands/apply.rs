@@ -24,58 +24,68 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     super::session::block_on(async {
         let session = Session::open(&args.profile, &args.connection).await?;
-        let warnings = session.preflight().await?;
-        for warning in &warnings {
-            writeln!(stderr, "warning: {warning}")?;
+        execute(&session, args, stdout, stderr).await
+    })
+}
+
+/// The verb itself, on an open session (a real cluster or, in tests, a fake API).
+pub(crate) async fn execute(
+    session: &Session,
+    args: &ApplyArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let warnings = session.preflight().await?;
+    for warning in &warnings {
+        writeln!(stderr, "warning: {warning}")?;
+    }
+    if args.strict && !warnings.is_empty() {
+        anyhow::bail!(
+            "{} preflight warning(s) and --strict: nothing was applied",
+            warnings.len()
+        );
+    }
+    if args.dry_run {
+        let plan = super::diff::plan(&session).await?;
+        super::diff::print(&plan, stdout, false)?;
+        return Ok(if plan.has_changes() {
+            Exit::ChangesPending
+        } else {
+            Exit::Success
+        });
+    }
+    let options = ApplyOptions {
+        force: args.force_conflicts,
+        dry_run: false,
+    };
+    for stage in stages(&session.objects) {
+        let results = join_all(
+            stage
+                .iter()
+                .map(|object| apply_object(&session, object, options)),
+        )
+        .await;
+        let mut failures = Vec::new();
+        for (object, result) in stage.iter().zip(results) {
+            match result {
+                Ok(()) => writeln!(stdout, "{object} applied")?,
+                Err(error) => failures.push(format!("{object}: {error:#}")),
+            }
         }
-        if args.strict && !warnings.is_empty() {
+        if !failures.is_empty() {
             anyhow::bail!(
-                "{} preflight warning(s) and --strict: nothing was applied",
-                warnings.len()
+                "apply stopped; earlier stages were applied, re-running apply continues from here:\n  {}",
+                failures.join("\n  ")
             );
         }
-        if args.dry_run {
-            let plan = super::diff::plan(&session).await?;
-            super::diff::print(&plan, stdout, false)?;
-            return Ok(if plan.has_changes() {
-                Exit::ChangesPending
-            } else {
-                Exit::Success
-            });
-        }
-        let options = ApplyOptions {
-            force: args.force_conflicts,
-            dry_run: false,
-        };
-        for stage in stages(&session.objects) {
-            let results = join_all(
-                stage
-                    .iter()
-                    .map(|object| apply_object(&session, object, options)),
-            )
-            .await;
-            let mut failures = Vec::new();
-            for (object, result) in stage.iter().zip(results) {
-                match result {
-                    Ok(()) => writeln!(stdout, "{object} applied")?,
-                    Err(error) => failures.push(format!("{object}: {error:#}")),
-                }
-            }
-            if !failures.is_empty() {
-                anyhow::bail!(
-                    "apply stopped; earlier stages were applied, re-running apply continues from here:\n  {}",
-                    failures.join("\n  ")
-                );
-            }
-        }
-        for pruned in prune(&session).await? {
-            writeln!(stdout, "{pruned} pruned")?;
-        }
-        if !args.no_wait {
-            wait_until_ready(&session, stderr).await?;
-        }
-        Ok(Exit::Success)
-    })
+    }
+    for pruned in prune(&session).await? {
+        writeln!(stdout, "{pruned} pruned")?;
+    }
+    if !args.no_wait {
+        wait_until_ready(&session, stderr).await?;
+    }
+    Ok(Exit::Success)
 }
 
 async fn apply_object(

@@ -49,22 +49,30 @@ impl Plan {
 pub fn run(
     args: &DiffArgs,
     stdout: &mut dyn Write,
-    _stderr: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
     super::session::block_on(async {
         let session = Session::open(&args.profile, &args.connection).await?;
-        let plan = plan(&session).await?;
-        match args.output {
-            Some(OutputFormat::Json) => {
-                writeln!(stdout, "{}", serde_json::to_string_pretty(&plan)?)?
-            }
-            None => print(&plan, stdout, colour_wanted())?,
-        }
-        Ok(if plan.has_changes() {
-            Exit::ChangesPending
-        } else {
-            Exit::Success
-        })
+        execute(&session, args, stdout, stderr).await
+    })
+}
+
+/// The verb itself, on an open session (a real cluster or, in tests, a fake API).
+pub(crate) async fn execute(
+    session: &Session,
+    args: &DiffArgs,
+    stdout: &mut dyn Write,
+    _stderr: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let plan = plan(&session).await?;
+    match args.output {
+        Some(OutputFormat::Json) => writeln!(stdout, "{}", serde_json::to_string_pretty(&plan)?)?,
+        None => print(&plan, stdout, colour_wanted())?,
+    }
+    Ok(if plan.has_changes() {
+        Exit::ChangesPending
+    } else {
+        Exit::Success
     })
 }
 

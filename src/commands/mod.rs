@@ -4,6 +4,11 @@ pub mod apply;
 pub mod diff;
 pub mod render;
 mod session;
+
+#[cfg(test)]
+mod api_tests;
+#[cfg(test)]
+mod fake_api;
 pub mod teardown;
 
 use std::io::Write;

@@ -59,13 +59,21 @@ impl Session {
         connection_args: &ConnectionArgs,
     ) -> anyhow::Result<Session> {
         let profile = profile::load(&profile_args.request())?;
+        Session::start(profile, connect(connection_args).await?).await
+    }
+
+    /// Renders the profile and discovers every kind over `connection`.
+    pub(crate) async fn start(
+        profile: ValidProfile,
+        connection: Connection,
+    ) -> anyhow::Result<Session> {
         let objects = render::render(&profile)
             .context("cafectl could not render this profile; this is a bug, please report it")?;
         let Connection {
             client,
             server,
             timeout,
-        } = connect(connection_args).await?;
+        } = connection;
         let kinds = KINDS
             .iter()
             .map(|info| (info.api_version, info.kind))

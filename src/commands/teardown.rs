@@ -24,76 +24,81 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     super::session::block_on(async {
         let session = Session::open(&args.profile, &args.connection).await?;
-        let found = session.labelled_objects(&[]).await?;
-        let (namespaces, found): (Vec<LiveObject>, Vec<LiveObject>) =
-            found.into_iter().partition(|f| f.kind == "Namespace");
-        let (volumes, found): (Vec<LiveObject>, Vec<LiveObject>) = found
-            .into_iter()
-            .partition(|f| f.kind == "PersistentVolumeClaim");
-        let (shared, owned): (Vec<LiveObject>, Vec<LiveObject>) = found
-            .into_iter()
-            .partition(|f| !other_managers(&f.object).is_empty());
-        let (doomed_volumes, kept_volumes) = if args.delete_data {
-            (volumes, Vec::new())
-        } else {
-            (Vec::new(), volumes)
-        };
+        execute(&session, args, stdout, stderr).await
+    })
+}
 
-        if owned.is_empty()
-            && shared.is_empty()
-            && doomed_volumes.is_empty()
-            && namespaces.is_empty()
-        {
-            writeln!(stdout, "nothing to delete")?;
-            report_kept_volumes(&kept_volumes, stdout)?;
-            return Ok(Exit::Success);
-        }
+/// The verb itself, on an open session (a real cluster or, in tests, a fake API).
+pub(crate) async fn execute(
+    session: &Session,
+    args: &TeardownArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let found = session.labelled_objects(&[]).await?;
+    let (namespaces, found): (Vec<LiveObject>, Vec<LiveObject>) =
+        found.into_iter().partition(|f| f.kind == "Namespace");
+    let (volumes, found): (Vec<LiveObject>, Vec<LiveObject>) = found
+        .into_iter()
+        .partition(|f| f.kind == "PersistentVolumeClaim");
+    let (shared, owned): (Vec<LiveObject>, Vec<LiveObject>) = found
+        .into_iter()
+        .partition(|f| !other_managers(&f.object).is_empty());
+    let (doomed_volumes, kept_volumes) = if args.delete_data {
+        (volumes, Vec::new())
+    } else {
+        (Vec::new(), volumes)
+    };
+
+    if owned.is_empty() && shared.is_empty() && doomed_volumes.is_empty() && namespaces.is_empty() {
+        writeln!(stdout, "nothing to delete")?;
+        report_kept_volumes(&kept_volumes, stdout)?;
+        return Ok(Exit::Success);
+    }
+    writeln!(
+        stdout,
+        "teardown of profile {} in namespace {}:",
+        session.profile.name,
+        session.namespace()
+    )?;
+    for found in owned.iter().chain(&doomed_volumes) {
+        writeln!(stdout, "  delete  {}", found.label)?;
+    }
+    for found in &shared {
         writeln!(
             stdout,
-            "teardown of profile {} in namespace {}:",
-            session.profile.name,
-            session.namespace()
+            "  release {} (other managers keep it: {})",
+            found.label,
+            other_managers(&found.object).join(", ")
         )?;
-        for found in owned.iter().chain(&doomed_volumes) {
-            writeln!(stdout, "  delete  {}", found.label)?;
-        }
-        for found in &shared {
-            writeln!(
-                stdout,
-                "  release {} (other managers keep it: {})",
-                found.label,
-                other_managers(&found.object).join(", ")
-            )?;
-        }
-        report_kept_volumes(&kept_volumes, stdout)?;
-        if !args.yes {
-            confirm(stdout)?;
-        }
+    }
+    report_kept_volumes(&kept_volumes, stdout)?;
+    if !args.yes {
+        confirm(stdout)?;
+    }
 
-        // Reverse apply order: autoscalers and jobs first, config last.
-        let mut stages: Vec<_> = owned.iter().map(|found| found.stage).collect();
-        stages.dedup();
-        for stage in stages.into_iter().rev() {
-            let members: Vec<&LiveObject> =
-                owned.iter().filter(|found| found.stage == stage).collect();
-            delete_all(&members).await?;
-        }
-        let volumes: Vec<&LiveObject> = doomed_volumes.iter().collect();
-        delete_all(&volumes).await?;
-        for found in &shared {
-            release(found).await?;
-            writeln!(stdout, "{} released", found.label)?;
-        }
-        let gone: Vec<&LiveObject> = owned.iter().chain(&doomed_volumes).collect();
-        wait_until_gone(&gone, session.timeout, stderr).await?;
-        for found in &gone {
-            writeln!(stdout, "{} deleted", found.label)?;
-        }
-        for namespace in &namespaces {
-            teardown_namespace(&session, namespace, stdout).await?;
-        }
-        Ok(Exit::Success)
-    })
+    // Reverse apply order: autoscalers and jobs first, config last.
+    let mut stages: Vec<_> = owned.iter().map(|found| found.stage).collect();
+    stages.dedup();
+    for stage in stages.into_iter().rev() {
+        let members: Vec<&LiveObject> = owned.iter().filter(|found| found.stage == stage).collect();
+        delete_all(&members).await?;
+    }
+    let volumes: Vec<&LiveObject> = doomed_volumes.iter().collect();
+    delete_all(&volumes).await?;
+    for found in &shared {
+        release(found).await?;
+        writeln!(stdout, "{} released", found.label)?;
+    }
+    let gone: Vec<&LiveObject> = owned.iter().chain(&doomed_volumes).collect();
+    wait_until_gone(&gone, session.timeout, stderr).await?;
+    for found in &gone {
+        writeln!(stdout, "{} deleted", found.label)?;
+    }
+    for namespace in &namespaces {
+        teardown_namespace(&session, namespace, stdout).await?;
+    }
+    Ok(Exit::Success)
 }
 
 /// Field managers other than cafectl's own that set fields of the object

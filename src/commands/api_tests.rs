@@ -1,0 +1,334 @@
+//! Request shapes against a fake API: what each verb sends, and what it
+//! must never send.
+
+use serde_json::{json, Value};
+
+use super::fake_api::{object_path, FakeApi, Recorded};
+use super::session::Session;
+use super::{apply, diff, teardown, Exit};
+use crate::cli::{ApplyArgs, ConnectionArgs, DiffArgs, ProfileArgs, TeardownArgs};
+use crate::profile::{self, ProfileRequest};
+
+const NAMESPACE: &str = "cloud-cafe";
+const SELECTOR: &str = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcafectl%2Capp.kubernetes.io%2Fpart-of%3Dcafe-cache";
+
+fn profile_args() -> ProfileArgs {
+    ProfileArgs {
+        profiles: vec![concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/standalone.yaml").into()],
+        sets: Vec::new(),
+        namespace: None,
+    }
+}
+
+fn connection_args() -> ConnectionArgs {
+    ConnectionArgs {
+        kubeconfig: None,
+        context: None,
+        timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+fn apply_args(force_conflicts: bool) -> ApplyArgs {
+    ApplyArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        force_conflicts,
+        dry_run: false,
+        no_wait: true,
+        strict: false,
+    }
+}
+
+async fn session(fake: &FakeApi) -> Session {
+    let profile = profile::load(&ProfileRequest {
+        files: profile_args().profiles,
+        ..Default::default()
+    })
+    .unwrap();
+    Session::start(profile, fake.connect()).await.unwrap()
+}
+
+fn labelled(name: &str, extra: Value) -> Value {
+    let mut object = json!({"metadata": {"name": name, "namespace": NAMESPACE,
+        "labels": {"app.kubernetes.io/managed-by": "cafectl", "app.kubernetes.io/part-of": "cafe-cache"}}});
+    if let (Some(object), Some(extra)) = (object.as_object_mut(), extra.as_object()) {
+        object.extend(extra.clone());
+    }
+    object
+}
+
+async fn run_apply(fake: &FakeApi, session: &Session, force: bool) -> (Exit, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = apply::execute(session, &apply_args(force), &mut out, &mut err)
+        .await
+        .unwrap();
+    let _ = fake;
+    (
+        exit,
+        String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap(),
+    )
+}
+
+fn patches(requests: &[Recorded]) -> Vec<&Recorded> {
+    requests
+        .iter()
+        .filter(|request| request.method == "PATCH")
+        .collect()
+}
+
+#[tokio::test]
+async fn apply_sends_server_side_apply_as_cafectl_in_stage_order() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let (exit, output) = run_apply(&fake, &session, false).await;
+    assert_eq!(exit, Exit::Success, "{output}");
+
+    let requests = fake.recorded();
+    let patches = patches(&requests);
+    assert_eq!(patches.len(), session.objects.len());
+    for patch in &patches {
+        assert_eq!(
+            patch.content_type, "application/apply-patch+yaml",
+            "{}",
+            patch.path
+        );
+        assert!(patch.query_has("fieldManager=cafectl"), "{}", patch.query);
+        assert!(
+            !patch.query.contains("force"),
+            "force without --force-conflicts: {}",
+            patch.query
+        );
+        assert!(!patch.query.contains("dryRun"), "{}", patch.query);
+    }
+    // Each object's PATCH comes after every PATCH of an earlier stage.
+    let stage_of = |path: &str| {
+        session
+            .objects
+            .iter()
+            .find(|object| {
+                object_path(&object.api_version, &object.kind, NAMESPACE, &object.name) == path
+            })
+            .map(|object| object.stage)
+            .unwrap_or_else(|| panic!("unexpected PATCH {path}"))
+    };
+    let stages: Vec<_> = patches.iter().map(|patch| stage_of(&patch.path)).collect();
+    assert!(
+        stages.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{stages:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_password_secret_is_created_once_and_never_printed() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let (_, output) = run_apply(&fake, &session, false).await;
+    let requests = fake.recorded();
+    let creates: Vec<&Recorded> = requests
+        .iter()
+        .filter(|request| request.method == "POST")
+        .collect();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].path, "/api/v1/namespaces/cloud-cafe/secrets");
+    assert!(
+        creates[0].query_has("fieldManager=cafectl-password"),
+        "{}",
+        creates[0].query
+    );
+    let secret: Value = serde_json::from_str(&creates[0].body).unwrap();
+    let password = secret["stringData"]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(password.len(), 32);
+    assert!(!output.contains(&password));
+    // The server-side apply of the Secret carries no password.
+    let secret_patch = patches(&requests)
+        .into_iter()
+        .find(|patch| patch.path.ends_with("/secrets/redis-auth"))
+        .unwrap()
+        .clone();
+    assert!(!secret_patch.body.contains("stringData") && !secret_patch.body.contains(&password));
+
+    // A second apply does not create it again.
+    let before = fake.recorded().len();
+    run_apply(&fake, &session, false).await;
+    assert!(fake.recorded()[before..]
+        .iter()
+        .all(|request| request.method != "POST"));
+}
+
+#[tokio::test]
+async fn force_is_sent_only_with_force_conflicts() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    run_apply(&fake, &session, true).await;
+    let requests = fake.recorded();
+    assert!(patches(&requests)
+        .iter()
+        .all(|patch| patch.query_has("force=true")));
+}
+
+#[tokio::test]
+async fn prune_deletes_only_this_profiles_leftovers() {
+    let fake = FakeApi::default();
+    fake.insert(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        NAMESPACE,
+        labelled("old-tier", json!({})),
+    );
+    fake.insert(
+        "v1",
+        "ConfigMap",
+        NAMESPACE,
+        json!({"metadata": {"name": "mysql-config", "namespace": NAMESPACE}}),
+    );
+    fake.insert(
+        "v1",
+        "PersistentVolumeClaim",
+        NAMESPACE,
+        labelled("data-redis-0", json!({})),
+    );
+    let session = session(&fake).await;
+    let (_, output) = run_apply(&fake, &session, false).await;
+    assert!(
+        output.contains("HorizontalPodAutoscaler/cloud-cafe/old-tier pruned"),
+        "{output}"
+    );
+    let deletes: Vec<Recorded> = fake
+        .writes()
+        .into_iter()
+        .filter(|request| request.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert!(deletes[0]
+        .path
+        .ends_with("/horizontalpodautoscalers/old-tier"));
+    assert!(
+        deletes[0]
+            .body
+            .contains("\"propagationPolicy\":\"Background\""),
+        "{}",
+        deletes[0].body
+    );
+    let lists: Vec<Recorded> = fake
+        .recorded()
+        .into_iter()
+        .filter(|request| request.query.contains("labelSelector"))
+        .collect();
+    assert!(
+        !lists.is_empty() && lists.iter().all(|list| list.query_has(SELECTOR)),
+        "{lists:?}"
+    );
+}
+
+#[tokio::test]
+async fn diff_sends_only_dry_runs_and_reports_pending_changes() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let args = DiffArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        output: Some(crate::cli::OutputFormat::Json),
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = diff::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap();
+    assert_eq!(exit, Exit::ChangesPending);
+    let writes = fake.writes();
+    assert!(!writes.is_empty());
+    for write in &writes {
+        assert_eq!(write.method, "PATCH");
+        assert!(write.query_has("dryRun=All"), "{}", write.query);
+        assert!(write.query_has("fieldManager=cafectl"));
+    }
+    let plan: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        plan["create"].as_array().unwrap().len(),
+        session.objects.len()
+    );
+    assert!(
+        fake.objects.lock().unwrap().is_empty(),
+        "a dry run persisted something"
+    );
+}
+
+#[tokio::test]
+async fn teardown_deletes_what_it_owns_keeps_data_and_releases_shared_objects() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    run_apply(&fake, &session, false).await;
+    fake.insert(
+        "v1",
+        "PersistentVolumeClaim",
+        NAMESPACE,
+        labelled(
+            "data-redis-0",
+            json!({"spec": {"resources": {"requests": {"storage": "1Gi"}}}}),
+        ),
+    );
+    // app-config also holds keys another tool wrote.
+    let app_config = object_path("v1", "ConfigMap", NAMESPACE, "app-config");
+    fake.objects.lock().unwrap().get_mut(&app_config).unwrap()["metadata"]["managedFields"] = json!([{"manager": "cafectl", "operation": "Apply"}, {"manager": "kubectl-create", "operation": "Update"}]);
+    let before = fake.recorded().len();
+
+    let args = TeardownArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        yes: true,
+        delete_data: false,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = teardown::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap();
+    let output = String::from_utf8(out).unwrap();
+    assert_eq!(exit, Exit::Success, "{output}");
+    assert!(
+        output.contains("keep    PersistentVolumeClaim/cloud-cafe/data-redis-0 (1Gi)"),
+        "{output}"
+    );
+
+    let requests = &fake.recorded()[before..];
+    let deleted: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.as_str())
+        .collect();
+    assert!(
+        deleted
+            .iter()
+            .all(|path| !path.contains("persistentvolumeclaims")),
+        "{deleted:?}"
+    );
+    assert!(
+        !deleted.contains(&app_config.as_str()),
+        "a shared object was deleted"
+    );
+    assert!(deleted
+        .iter()
+        .any(|path| path.ends_with("/statefulsets/redis")));
+    for delete in requests.iter().filter(|r| r.method == "DELETE") {
+        assert!(
+            delete.body.contains("\"propagationPolicy\":\"Background\""),
+            "{}",
+            delete.body
+        );
+    }
+    let release = requests
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path == app_config)
+        .expect("app-config released");
+    assert_eq!(release.content_type, "application/apply-patch+yaml");
+    assert!(
+        !release.body.contains("REDIS_HOST"),
+        "the release must drop cafectl's keys: {}",
+        release.body
+    );
+    assert!(requests
+        .iter()
+        .filter(|r| r.query.contains("labelSelector"))
+        .all(|r| r.query_has(SELECTOR)));
+}
