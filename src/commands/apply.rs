@@ -46,7 +46,7 @@ pub(crate) async fn execute(
         );
     }
     if args.dry_run {
-        let plan = super::diff::plan(&session).await?;
+        let plan = super::diff::plan(session).await?;
         super::diff::print(&plan, stdout, false)?;
         return Ok(if plan.has_changes() {
             Exit::ChangesPending
@@ -62,7 +62,7 @@ pub(crate) async fn execute(
         let results = join_all(
             stage
                 .iter()
-                .map(|object| apply_object(&session, object, options)),
+                .map(|object| apply_object(session, object, options)),
         )
         .await;
         let mut failures = Vec::new();
@@ -79,11 +79,11 @@ pub(crate) async fn execute(
             );
         }
     }
-    for pruned in prune(&session).await? {
+    for pruned in prune(session).await? {
         writeln!(stdout, "{pruned} pruned")?;
     }
     if !args.no_wait {
-        wait_until_ready(&session, stderr).await?;
+        wait_until_ready(session, stderr).await?;
     }
     Ok(Exit::Success)
 }

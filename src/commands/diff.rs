@@ -64,7 +64,7 @@ pub(crate) async fn execute(
     stdout: &mut dyn Write,
     _stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    let plan = plan(&session).await?;
+    let plan = plan(session).await?;
     match args.output {
         Some(OutputFormat::Json) => writeln!(stdout, "{}", serde_json::to_string_pretty(&plan)?)?,
         None => print(&plan, stdout, colour_wanted())?,

@@ -96,7 +96,7 @@ pub(crate) async fn execute(
         writeln!(stdout, "{} deleted", found.label)?;
     }
     for namespace in &namespaces {
-        teardown_namespace(&session, namespace, stdout).await?;
+        teardown_namespace(session, namespace, stdout).await?;
     }
     Ok(Exit::Success)
 }
