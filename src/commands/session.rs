@@ -22,6 +22,7 @@ const METRICS_API: &str = "metrics.k8s.io/v1beta1";
 /// A live object that carries this profile's labels.
 pub struct LiveObject {
     pub stage: Stage,
+    pub api_version: &'static str,
     pub kind: &'static str,
     /// `Kind/namespace/name`, as `render` objects print.
     pub label: String,
@@ -142,6 +143,7 @@ impl Session {
                 };
                 found.push(LiveObject {
                     stage: info.stage,
+                    api_version: info.api_version,
                     kind: info.kind,
                     label,
                     api: api.clone(),

@@ -179,13 +179,12 @@ async fn delete_all(members: &[&LiveObject]) -> anyhow::Result<()> {
 /// empty configuration removes exactly the fields cafectl set, labels
 /// included, and leaves the object and the other managers' fields.
 async fn release(found: &LiveObject) -> anyhow::Result<()> {
-    let types = found.object.types.clone().unwrap_or_default();
     let mut metadata = json!({ "name": found.name });
     if let Some(namespace) = &found.object.metadata.namespace {
         metadata["namespace"] = json!(namespace);
     }
     let empty =
-        json!({ "apiVersion": types.api_version, "kind": types.kind, "metadata": metadata });
+        json!({ "apiVersion": found.api_version, "kind": found.kind, "metadata": metadata });
     live::apply(&found.api, &found.name, &empty, ApplyOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("cannot release {}: {e}", found.label))?;

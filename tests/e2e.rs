@@ -1,0 +1,439 @@
+//! End-to-end against a real Kubernetes API server. Runs when
+//! CAFECTL_E2E_KUBECONFIG names a kubeconfig; each test works in a fresh
+//! namespace and deletes it afterwards. The cluster may have no nodes: pods
+//! stay Pending, so these tests use --no-wait except for the wait's timeout.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use assert_cmd::Command;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, ResourceExt};
+use serde_json::json;
+
+use common::profile_path;
+
+const SELECTOR: &str = "app.kubernetes.io/managed-by=cafectl,app.kubernetes.io/part-of=cafe-cache";
+
+fn kubeconfig() -> Option<PathBuf> {
+    match std::env::var_os("CAFECTL_E2E_KUBECONFIG") {
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            eprintln!(
+                "skipped: set CAFECTL_E2E_KUBECONFIG to a kubeconfig to run the end-to-end tests"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh namespace for one test, deleted (with everything in it) on drop.
+struct Scratch {
+    kubeconfig: PathBuf,
+    namespace: String,
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    outputs: Vec<String>,
+}
+
+impl Scratch {
+    fn new(test: &str) -> Option<Scratch> {
+        let kubeconfig = kubeconfig()?;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let client = runtime.block_on(async {
+            let config = Config::from_custom_kubeconfig(
+                Kubeconfig::read_from(&kubeconfig).unwrap(),
+                &KubeConfigOptions::default(),
+            )
+            .await
+            .unwrap();
+            Client::try_from(config).unwrap()
+        });
+        let suffix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 1_000_000;
+        let namespace = format!("e2e-{test}-{suffix}");
+        Some(Scratch {
+            kubeconfig,
+            namespace,
+            runtime,
+            client,
+            outputs: Vec::new(),
+        })
+    }
+
+    /// Runs cafectl on the standalone profile in this namespace.
+    fn cafectl(&mut self, args: &[&str]) -> Output {
+        let verb = args[0];
+        let output = Command::cargo_bin("cafectl")
+            .unwrap()
+            .arg(verb)
+            .arg("-p")
+            .arg(profile_path("standalone"))
+            .args(["-n", &self.namespace, "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        self.outputs.push(common::describe(&output));
+        output
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// resourceVersion of every object of this profile, by kind and name.
+    fn resource_versions(&self) -> Vec<(String, String)> {
+        let kinds = cafectl::render::KINDS
+            .iter()
+            .filter(|info| info.kind != "Namespace");
+        let mut versions = Vec::new();
+        for info in kinds {
+            let (group, version) = info
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", info.api_version));
+            let gvk = kube::api::GroupVersionKind::gvk(group, version, info.kind);
+            let resource = kube::api::ApiResource::from_gvk(&gvk);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+            let list = self
+                .runtime
+                .block_on(api.list(&ListParams::default().labels(SELECTOR)))
+                .unwrap();
+            for item in list {
+                versions.push((
+                    format!("{}/{}", info.kind, item.name_any()),
+                    item.resource_version().unwrap_or_default(),
+                ));
+            }
+        }
+        versions.sort();
+        versions
+    }
+
+    fn password(&self) -> String {
+        let secret = self
+            .runtime
+            .block_on(self.api::<Secret>().get("redis-auth"))
+            .unwrap();
+        String::from_utf8(secret.data.unwrap()["password"].0.clone()).unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let _ = self
+            .runtime
+            .block_on(api.delete(&self.namespace, &DeleteParams::background()));
+    }
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn diff_apply_diff_apply_converges_and_changes_nothing_twice() {
+    let Some(mut scratch) = Scratch::new("converge") else {
+        return;
+    };
+    let diff = scratch.cafectl(&["diff"]);
+    assert_eq!(code(&diff), Some(2), "{}", common::describe(&diff));
+    assert!(
+        stdout(&diff).starts_with("12 to create, 0 to change, 0 to prune, 0 unchanged"),
+        "{}",
+        stdout(&diff)
+    );
+
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    let diff = scratch.cafectl(&["diff"]);
+    assert_eq!(code(&diff), Some(0), "{}", common::describe(&diff));
+    assert_eq!(
+        stdout(&diff),
+        "0 to create, 0 to change, 0 to prune, 12 unchanged\n"
+    );
+
+    let before = scratch.resource_versions();
+    let password = scratch.password();
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0));
+    assert_eq!(
+        scratch.resource_versions(),
+        before,
+        "a second apply changed objects"
+    );
+    assert_eq!(scratch.password(), password, "the password changed");
+
+    // A --set change shows up as exactly that change.
+    let diff = scratch.cafectl(&["diff", "--set", "redis.maxmemory=200mb"]);
+    assert_eq!(code(&diff), Some(2));
+    let changed: Vec<String> = stdout(&diff)
+        .lines()
+        .filter(|line| {
+            (line.starts_with('+') || line.starts_with('-'))
+                && !line.starts_with("+++")
+                && !line.starts_with("---")
+        })
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(changed.len(), 4, "{changed:?}");
+    assert!(
+        changed.contains(&"-    maxmemory 256mb".to_owned())
+            && changed.contains(&"+    maxmemory 200mb".to_owned()),
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .filter(|line| line.contains("cafectl.io/config-checksum"))
+            .count()
+            == 2,
+        "{changed:?}"
+    );
+
+    for output in &scratch.outputs {
+        assert!(!output.contains(&password), "the password was printed");
+    }
+}
+
+#[test]
+fn a_field_owned_by_another_manager_is_a_conflict_until_forced() {
+    let Some(mut scratch) = Scratch::new("conflict") else {
+        return;
+    };
+    assert_eq!(code(&scratch.cafectl(&["apply", "--no-wait"])), Some(0));
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config"}, "data": {"REDIS_PORT": "6380"}});
+    scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().patch(
+            "app-config",
+            &PatchParams::apply("other-tool").force(),
+            &Patch::Apply(&other),
+        ))
+        .unwrap();
+
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(1));
+    let stderr = String::from_utf8_lossy(&apply.stderr).into_owned();
+    assert!(
+        stderr.contains(".data.REDIS_PORT")
+            && stderr.contains("\"other-tool\"")
+            && stderr.contains("--force-conflicts"),
+        "{stderr}"
+    );
+
+    assert_eq!(
+        code(&scratch.cafectl(&["apply", "--no-wait", "--force-conflicts"])),
+        Some(0)
+    );
+    let config = scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().get("app-config"))
+        .unwrap();
+    assert_eq!(config.data.unwrap()["REDIS_PORT"], "6379");
+}
+
+#[test]
+fn switching_an_autoscaler_off_prunes_it() {
+    let Some(mut scratch) = Scratch::new("prune") else {
+        return;
+    };
+    assert_eq!(code(&scratch.cafectl(&["apply", "--no-wait"])), Some(0));
+    let diff = scratch.cafectl(&["diff", "--set", "autoscaling[1].enabled=false"]);
+    assert_eq!(code(&diff), Some(2));
+    assert!(
+        stdout(&diff).contains(&format!(
+            "- HorizontalPodAutoscaler/{}/frontend (to prune)",
+            scratch.namespace
+        )),
+        "{}",
+        stdout(&diff)
+    );
+    let apply = scratch.cafectl(&[
+        "apply",
+        "--no-wait",
+        "--set",
+        "autoscaling[1].enabled=false",
+    ]);
+    assert!(
+        stdout(&apply).contains("frontend pruned"),
+        "{}",
+        common::describe(&apply)
+    );
+    let hpas: Api<DynamicObject> = Api::namespaced_with(
+        scratch.client.clone(),
+        &scratch.namespace,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+        )),
+    );
+    let names: Vec<String> = scratch
+        .runtime
+        .block_on(hpas.list(&ListParams::default()))
+        .unwrap()
+        .iter()
+        .map(|hpa| hpa.name_any())
+        .collect();
+    assert_eq!(names, ["order-backend"]);
+}
+
+#[test]
+fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
+    let Some(mut scratch) = Scratch::new("teardown") else {
+        return;
+    };
+    // The namespace and app-config exist before cafectl, as in the lessons.
+    let namespaces: Api<Namespace> = Api::all(scratch.client.clone());
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": scratch.namespace}})).unwrap();
+    let create = PostParams {
+        field_manager: Some("kubectl-create".to_owned()),
+        ..Default::default()
+    };
+    scratch
+        .runtime
+        .block_on(namespaces.create(&create, &namespace))
+        .unwrap();
+    for (name, data) in [
+        ("app-config", json!({"DB_HOST": "mysql-service"})),
+        ("mysql-config", json!({"MYSQL_DATABASE": "cloudcafe"})),
+    ] {
+        let config: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap();
+        scratch
+            .runtime
+            .block_on(scratch.api::<ConfigMap>().create(&create, &config))
+            .unwrap();
+    }
+    assert_eq!(code(&scratch.cafectl(&["apply", "--no-wait"])), Some(0));
+    let app_config = scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().get("app-config"))
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(app_config["DB_HOST"], "mysql-service");
+    assert_eq!(app_config["REDIS_HOST"], "redis-svc");
+
+    // The StatefulSet controller makes the data claim from the template.
+    let claim = format!("data-redis-0");
+    let mut claim_exists = false;
+    for _ in 0..50 {
+        if scratch
+            .runtime
+            .block_on(scratch.api::<PersistentVolumeClaim>().get_opt(&claim))
+            .unwrap()
+            .is_some()
+        {
+            claim_exists = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    let no_yes = scratch.cafectl(&["teardown"]);
+    assert_eq!(
+        code(&no_yes),
+        Some(1),
+        "without a terminal, --yes is required"
+    );
+    let teardown = scratch.cafectl(&["teardown", "--yes"]);
+    assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
+    if claim_exists {
+        assert!(
+            stdout(&teardown).contains(&format!(
+                "keep    PersistentVolumeClaim/{}/{claim} (1Gi)",
+                scratch.namespace
+            )),
+            "{}",
+            stdout(&teardown)
+        );
+        assert!(scratch
+            .runtime
+            .block_on(scratch.api::<PersistentVolumeClaim>().get_opt(&claim))
+            .unwrap()
+            .is_some());
+    } else {
+        eprintln!("note: no controller made the volume claim; the claim checks were skipped");
+    }
+    let app_config = scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().get("app-config"))
+        .unwrap();
+    let data = app_config.data.clone().unwrap();
+    assert_eq!(
+        data.get("DB_HOST").map(String::as_str),
+        Some("mysql-service")
+    );
+    assert!(!data.contains_key("REDIS_HOST"), "{data:?}");
+    assert!(!app_config
+        .labels()
+        .contains_key("app.kubernetes.io/managed-by"));
+    assert!(scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().get_opt("mysql-config"))
+        .unwrap()
+        .is_some());
+    assert!(scratch
+        .runtime
+        .block_on(scratch.api::<Secret>().get_opt("redis-auth"))
+        .unwrap()
+        .is_none());
+    assert!(
+        scratch
+            .runtime
+            .block_on(namespaces.get_opt(&scratch.namespace))
+            .unwrap()
+            .is_some(),
+        "not cafectl's namespace"
+    );
+
+    let again = scratch.cafectl(&["teardown", "--yes"]);
+    assert_eq!(code(&again), Some(0), "{}", common::describe(&again));
+    assert!(
+        stdout(&again).starts_with("nothing to delete"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn the_wait_names_what_is_not_ready() {
+    let Some(mut scratch) = Scratch::new("wait") else {
+        return;
+    };
+    let apply = scratch.cafectl(&["apply", "--timeout", "6s"]);
+    assert_eq!(code(&apply), Some(1));
+    let stderr = String::from_utf8_lossy(&apply.stderr).into_owned();
+    assert!(
+        stderr.contains("timed out after 6s waiting for:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("StatefulSet/{}/redis:", scratch.namespace)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("waiting: StatefulSet"),
+        "a progress line: {stderr}"
+    );
+}
