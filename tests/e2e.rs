@@ -335,7 +335,7 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
     assert_eq!(app_config["REDIS_HOST"], "redis-svc");
 
     // The StatefulSet controller makes the data claim from the template.
-    let claim = format!("data-redis-0");
+    let claim = "data-redis-0".to_owned();
     let mut claim_exists = false;
     for _ in 0..50 {
         if scratch
