@@ -4,11 +4,12 @@
 use std::io::{IsTerminal, Write};
 
 use futures::future::join_all;
+use kube::api::DynamicObject;
 use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 
-use super::session::Session;
+use super::session::{LiveObject, Session, PRUNE_NEVER};
 use super::Exit;
 use crate::cli::{DiffArgs, OutputFormat};
 use crate::cluster::live::{self, ApplyOptions};
@@ -81,24 +82,49 @@ fn colour_wanted() -> bool {
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
-/// What an apply would do, asking the server for each object concurrently.
+/// What an apply would do. One round of concurrent requests: a list per
+/// kind (the live objects, and this profile's leftovers among them), the
+/// namespace, and a server-side dry-run apply of every rendered object.
 pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
-    let compared = join_all(
-        session
-            .objects
-            .iter()
-            .map(|object| compare(session, object)),
-    )
-    .await;
+    let namespace = session
+        .objects
+        .iter()
+        .find(|object| object.kind == "Namespace");
+    let (listed, live_namespace, dry_runs) = futures::join!(
+        session.list_objects(&PRUNE_NEVER, ""),
+        async {
+            match namespace {
+                Some(object) => live::get(&session.api(object)?, &object.name)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{object}: {}", live::describe_error(&e))),
+                None => Ok(None),
+            }
+        },
+        join_all(
+            session
+                .objects
+                .iter()
+                .map(|object| dry_run(session, object))
+        )
+    );
+    let listed = listed?;
+    let live_namespace = live_namespace?;
     let mut plan = Plan {
         create: Vec::new(),
         change: Vec::new(),
         prune: Vec::new(),
         unchanged: Vec::new(),
     };
-    for (object, comparison) in session.objects.iter().zip(compared) {
-        let (before, after) = comparison?;
+    for (object, dry_run) in session.objects.iter().zip(dry_runs) {
         let label = object.to_string();
+        let live = match object.kind.as_str() {
+            "Namespace" => live_namespace.clone(),
+            _ => listed
+                .iter()
+                .find(|found| found.label == label)
+                .map(|found| found.object.clone()),
+        };
+        let (before, after) = compare(object, live, dry_run?)?;
         let (before, after) = mask_pair(&object.kind, before.as_ref(), Some(&after));
         let after_yaml = to_yaml(after.as_ref().expect("after is always present"));
         match before {
@@ -119,47 +145,61 @@ pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
             }
         }
     }
+    let ours: Vec<LiveObject> = listed
+        .into_iter()
+        .filter(|found| session.is_ours(&found.object))
+        .collect();
     plan.prune = session
-        .leftovers()
-        .await?
+        .not_rendered(ours)
         .into_iter()
         .map(|found| found.label)
         .collect();
     Ok(plan)
 }
 
-/// (live, after apply), both normalised. A new object is compared as
-/// rendered rather than as the server would default it, which keeps the
-/// diff to what the profile asks for.
-async fn compare(session: &Session, object: &Object) -> anyhow::Result<(Option<Value>, Value)> {
+/// The server's answer to a dry-run apply: the object as it would be, or
+/// `None` where the namespace does not exist yet (every dry-run inside it
+/// fails until the namespace is created).
+async fn dry_run(session: &Session, object: &Object) -> anyhow::Result<Option<Value>> {
     let api = session.api(object)?;
-    let rendered = serde_json::to_value(&object.value)?;
     let options = ApplyOptions {
         force: false,
         dry_run: true,
     };
-    let (live, dry_run) = futures::join!(
-        live::get(&api, &object.name),
-        live::apply(&api, &object.name, &rendered, options)
-    );
-    let live = live.map_err(|e| anyhow::anyhow!("{object}: {}", live::describe_error(&e)))?;
-    match live {
-        None => {
-            // A namespace that does not exist yet fails every dry-run inside it.
-            if let Err(error) = dry_run {
-                let message = error.to_string();
-                if !message.contains("not found") {
-                    anyhow::bail!("{object}: {message}");
-                }
-            }
-            Ok((None, normalize(&rendered)))
+    match live::apply(
+        &api,
+        &object.name,
+        &serde_json::to_value(&object.value)?,
+        options,
+    )
+    .await
+    {
+        Ok(after) => Ok(Some(serde_json::to_value(&after)?)),
+        Err(error) if error.to_string().contains("not found") => Ok(None),
+        Err(error) => Err(anyhow::anyhow!("{object}: {error}")),
+    }
+}
+
+/// (live, after apply), both normalised. A new object is compared as
+/// rendered rather than as the server would default it, which keeps the
+/// diff to what the profile asks for.
+fn compare(
+    object: &Object,
+    live: Option<DynamicObject>,
+    dry_run: Option<Value>,
+) -> anyhow::Result<(Option<Value>, Value)> {
+    let rendered = serde_json::to_value(&object.value)?;
+    match (live, dry_run) {
+        (None, _) => Ok((None, normalize(&rendered))),
+        (Some(live), Some(after)) => {
+            // Items of a list come without their type; put it back.
+            let mut live = serde_json::to_value(&live)?;
+            live["apiVersion"] = Value::from(object.api_version.as_str());
+            live["kind"] = Value::from(object.kind.as_str());
+            Ok((Some(normalize(&live)), normalize(&after)))
         }
-        Some(live) => {
-            let after = dry_run.map_err(|e| anyhow::anyhow!("{object}: {e}"))?;
-            Ok((
-                Some(normalize(&serde_json::to_value(&live)?)),
-                normalize(&serde_json::to_value(&after)?),
-            ))
+        (Some(_), None) => {
+            anyhow::bail!("{object}: the server could not dry-run an object that exists")
         }
     }
 }

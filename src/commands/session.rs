@@ -11,10 +11,14 @@ use crate::cluster::connect::{connect, Connection};
 use crate::cluster::discovery::{discover, serves, Catalog};
 use crate::cluster::{live, profile_selector};
 use crate::profile::{self, ValidProfile};
+use crate::render::context::{LABEL_MANAGED_BY, LABEL_PART_OF, MANAGER};
 use crate::render::{self, Object, Stage, KINDS};
 
 /// The HPAs' targets, checked before applying.
 const DEPLOYMENT: (&str, &str) = ("apps/v1", "Deployment");
+/// Kinds prune leaves alone: volume claims hold data, and the namespace
+/// holds other things.
+pub const PRUNE_NEVER: [&str; 2] = ["Namespace", "PersistentVolumeClaim"];
 /// Pods tell whether a namespace is still in use before teardown removes it.
 const POD: (&str, &str) = ("v1", "Pod");
 const METRICS_API: &str = "metrics.k8s.io/v1beta1";
@@ -116,20 +120,34 @@ impl Session {
     /// Every live object labelled as this profile's, of every kind but
     /// `except`, listed concurrently, in apply order.
     pub async fn labelled_objects(&self, except: &[&str]) -> anyhow::Result<Vec<LiveObject>> {
-        let selector = profile_selector(self.profile.name.as_str());
+        self.list_objects(except, &profile_selector(self.profile.name.as_str()))
+            .await
+    }
+
+    /// Whether a live object carries this profile's labels.
+    pub fn is_ours(&self, object: &DynamicObject) -> bool {
+        let labels = object.labels();
+        labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGER)
+            && labels.get(LABEL_PART_OF).map(String::as_str) == Some(self.profile.name.as_str())
+    }
+
+    /// Every live object of every kind but `except` that `selector` picks
+    /// (all of them for ""), listed concurrently, one request per kind.
+    pub async fn list_objects(
+        &self,
+        except: &[&str],
+        selector: &str,
+    ) -> anyhow::Result<Vec<LiveObject>> {
         let kinds: Vec<_> = KINDS
             .iter()
             .filter(|info| !except.contains(&info.kind))
             .collect();
-        let lists = join_all(kinds.iter().map(|info| {
-            let selector = selector.clone();
-            async move {
-                let api = self.api_for(info.api_version, info.kind)?;
-                let items = live::list(&api, &selector).await.map_err(|e| {
-                    anyhow::anyhow!("cannot list {}: {}", info.kind, live::describe_error(&e))
-                })?;
-                Ok::<_, anyhow::Error>((info, api, items))
-            }
+        let lists = join_all(kinds.iter().map(|info| async move {
+            let api = self.api_for(info.api_version, info.kind)?;
+            let items = live::list(&api, selector).await.map_err(|e| {
+                anyhow::anyhow!("cannot list {}: {}", info.kind, live::describe_error(&e))
+            })?;
+            Ok::<_, anyhow::Error>((info, api, items))
         }))
         .await;
         let mut found = Vec::new();
@@ -191,14 +209,17 @@ impl Session {
     /// what apply prunes. Volume claims hold data and the namespace may hold
     /// other things, so neither is ever pruned.
     pub async fn leftovers(&self) -> anyhow::Result<Vec<LiveObject>> {
+        let found = self.labelled_objects(&PRUNE_NEVER).await?;
+        Ok(self.not_rendered(found))
+    }
+
+    /// The objects of `found` that the current render does not have.
+    pub fn not_rendered(&self, found: Vec<LiveObject>) -> Vec<LiveObject> {
         let wanted: Vec<String> = self.objects.iter().map(ToString::to_string).collect();
-        let found = self
-            .labelled_objects(&["Namespace", "PersistentVolumeClaim"])
-            .await?;
-        Ok(found
+        found
             .into_iter()
             .filter(|found| !wanted.contains(&found.label))
-            .collect())
+            .collect()
     }
 
     /// What the HPAs need and may not have: their target Deployment, CPU

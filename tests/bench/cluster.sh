@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# cafectl against kubectl on a real cluster: `apply --no-wait` vs
+# `kubectl apply --server-side`, and `diff` vs `kubectl diff --server-side`,
+# of the same rendered objects, each into fresh namespaces. Prints the
+# median wall time of each and the ratio. Target: cafectl at most half.
+#
+#   KUBECONFIG=path/to/kubeconfig bash tests/bench/cluster.sh [runs]
+#   (kubectl from $KUBECTL or PATH; the namespaces it makes are deleted)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+: "${KUBECONFIG:?set KUBECONFIG to the cluster to measure on}"
+kubectl=${KUBECTL:-kubectl}
+runs=${1:-7}
+profile=profiles/standalone.yaml
+
+cargo build --release --quiet
+cafectl=target/release/cafectl
+work=$(mktemp -d)
+namespaces=()
+cleanup() {
+    for namespace in "${namespaces[@]}"; do
+        "$kubectl" delete namespace "$namespace" --wait=false >/dev/null 2>&1 || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Milliseconds a command takes; its output goes to the run's log.
+milliseconds() {
+    local start end
+    start=$(date +%s%N)
+    "$@" >>"$work/log" 2>&1 || true
+    end=$(date +%s%N)
+    echo $(((end - start) / 1000000))
+}
+
+median() {
+    sort -n | awk '{ values[NR] = $1 } END { print values[int((NR + 1) / 2)] }'
+}
+
+suffix=$$
+for run in $(seq "$runs"); do
+    ours="bench-cafectl-$suffix-$run"
+    theirs="bench-kubectl-$suffix-$run"
+    namespaces+=("$ours" "$theirs")
+    "$cafectl" render -p "$profile" -n "$theirs" >"$work/$theirs.yaml"
+    milliseconds "$cafectl" apply -p "$profile" -n "$ours" --no-wait >>"$work/cafectl-apply"
+    milliseconds "$kubectl" apply --server-side --field-manager=bench -f "$work/$theirs.yaml" >>"$work/kubectl-apply"
+    # A change to diff: one key of the Redis config.
+    milliseconds "$cafectl" diff -p "$profile" -n "$ours" --set redis.maxmemory=200mb >>"$work/cafectl-diff"
+    sed 's/maxmemory 256mb/maxmemory 200mb/' "$work/$theirs.yaml" >"$work/$theirs-changed.yaml"
+    milliseconds "$kubectl" diff --server-side --field-manager=bench -f "$work/$theirs-changed.yaml" >>"$work/kubectl-diff"
+done
+
+report() {
+    local ours theirs
+    ours=$(median <"$work/cafectl-$1")
+    theirs=$(median <"$work/kubectl-$1")
+    awk -v verb="$1" -v ours="$ours" -v theirs="$theirs" 'BEGIN {
+        printf "%-6s cafectl %5d ms   kubectl %5d ms   ratio %.2f\n", verb, ours, theirs, ours / theirs
+    }'
+}
+echo "median of $runs runs, $(grep -c '' "$profile") -line profile, $("$cafectl" render -p "$profile" | grep -c '^kind:') objects:"
+report apply
+report diff
