@@ -332,3 +332,77 @@ async fn teardown_deletes_what_it_owns_keeps_data_and_releases_shared_objects() 
         .filter(|r| r.query.contains("labelSelector"))
         .all(|r| r.query_has(SELECTOR)));
 }
+
+#[tokio::test]
+async fn apply_dry_run_persists_nothing_and_reports_pending_changes() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let args = ApplyArgs {
+        dry_run: true,
+        ..apply_args(false)
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = apply::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap();
+    assert_eq!(exit, Exit::ChangesPending);
+    assert!(fake
+        .writes()
+        .iter()
+        .all(|write| write.method == "PATCH" && write.query_has("dryRun=All")));
+    assert!(fake.objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn strict_turns_preflight_warnings_into_an_error_before_any_write() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let args = ApplyArgs {
+        strict: true,
+        ..apply_args(false)
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let error = apply::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("--strict: nothing was applied"),
+        "{error}"
+    );
+    let warnings = String::from_utf8(err).unwrap();
+    assert!(
+        warnings.contains("warning: the metrics API (metrics.k8s.io/v1beta1) is not served"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "warning: HPA order-backend: Deployment cloud-cafe/order-backend does not exist"
+        ),
+        "{warnings}"
+    );
+    assert!(fake.writes().is_empty());
+}
+
+#[tokio::test]
+async fn preflight_warns_about_a_target_without_cpu_requests() {
+    let fake = FakeApi::default();
+    for (name, requests) in [
+        ("order-backend", json!({})),
+        ("frontend", json!({"cpu": "100m"})),
+    ] {
+        let deployment = json!({"metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"template": {"spec": {"containers": [{"name": name, "resources": {"requests": requests}}]}}}});
+        fake.insert("apps/v1", "Deployment", NAMESPACE, deployment);
+    }
+    let session = session(&fake).await;
+    let warnings = session.preflight().await.unwrap();
+    let about_cpu: Vec<&String> = warnings
+        .iter()
+        .filter(|warning| warning.contains("has no cpu request"))
+        .collect();
+    assert_eq!(about_cpu.len(), 1, "{warnings:?}");
+    assert!(
+        about_cpu[0].starts_with("HPA order-backend: container order-backend"),
+        "{warnings:?}"
+    );
+}
