@@ -41,9 +41,17 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
         None if args.context.is_some() => Config::from_kubeconfig(&options)
             .await
             .context("cannot load the kubeconfig ($KUBECONFIG or ~/.kube/config)")?,
-        None => Config::infer().await.context(
-            "no cluster configured: pass --kubeconfig, set KUBECONFIG, or run inside a cluster",
-        )?,
+        // kube's error repeats itself through its chain; its innermost
+        // cause says what is missing.
+        None => Config::infer().await.map_err(|error| {
+            let mut cause: &dyn std::error::Error = &error;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            anyhow::anyhow!(
+                "no cluster configured ({cause}): pass --kubeconfig, set KUBECONFIG, or run inside a cluster"
+            )
+        })?,
     };
     config.connect_timeout = Some(args.timeout);
     config.read_timeout = Some(args.timeout);
