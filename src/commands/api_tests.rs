@@ -406,3 +406,28 @@ async fn preflight_warns_about_a_target_without_cpu_requests() {
         "{warnings:?}"
     );
 }
+
+#[tokio::test]
+async fn teardown_leaves_the_same_profiles_other_namespaces_alone() {
+    let fake = FakeApi::default();
+    let mut other = labelled("cloud-cafe-staging", json!({}));
+    other["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("namespace");
+    fake.insert("v1", "Namespace", "", other);
+    let session = session(&fake).await;
+    let args = TeardownArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        yes: true,
+        delete_data: true,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = teardown::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap();
+    assert_eq!(exit, Exit::Success);
+    assert_eq!(String::from_utf8(out).unwrap(), "nothing to delete\n");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}

@@ -155,6 +155,11 @@ impl Session {
             let (info, api, items) = list?;
             for item in items {
                 let name = item.name_any();
+                // The only cluster-scoped kind is the Namespace: this
+                // profile may live in others too, which are not ours here.
+                if info.stage == Stage::Namespace && name != self.namespace() {
+                    continue;
+                }
                 let label = match item.namespace() {
                     Some(namespace) => format!("{}/{namespace}/{name}", info.kind),
                     None => format!("{}/{name}", info.kind),
