@@ -324,6 +324,27 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
             .block_on(scratch.api::<ConfigMap>().create(&create, &config))
             .unwrap();
     }
+    // The diff of the shared ConfigMap adds cafectl's keys and touches no other.
+    let diff = scratch.cafectl(&["diff"]);
+    let app_config_diff: String = stdout(&diff)
+        .split("\n--- ")
+        .find(|section| section.starts_with(&format!("ConfigMap/{}/app-config", scratch.namespace)))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        app_config_diff.contains("+  REDIS_HOST: redis-svc"),
+        "{app_config_diff}"
+    );
+    assert!(
+        !app_config_diff
+            .lines()
+            .any(|line| line.starts_with('-') && !line.starts_with("---")),
+        "{app_config_diff}"
+    );
+    assert!(
+        app_config_diff.contains("   DB_HOST: mysql-service"),
+        "unchanged context: {app_config_diff}"
+    );
     assert_eq!(code(&scratch.cafectl(&["apply", "--no-wait"])), Some(0));
     let app_config = scratch
         .runtime

@@ -431,3 +431,25 @@ async fn teardown_leaves_the_same_profiles_other_namespaces_alone() {
     assert_eq!(String::from_utf8(out).unwrap(), "nothing to delete\n");
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
+
+#[tokio::test]
+async fn a_kind_the_server_does_not_serve_stops_everything_before_any_write() {
+    let fake = FakeApi {
+        unserved: vec!["policy/v1"],
+        ..FakeApi::default()
+    };
+    let profile = profile::load(&ProfileRequest {
+        files: profile_args().profiles,
+        ..Default::default()
+    })
+    .unwrap();
+    let error = Session::start(profile, fake.connect())
+        .await
+        .err()
+        .expect("discovery must fail");
+    assert_eq!(
+        error.to_string(),
+        "the cluster at https://fake.invalid/ does not serve policy/v1 PodDisruptionBudget; nothing was changed"
+    );
+    assert!(fake.writes().is_empty());
+}

@@ -37,6 +37,8 @@ pub struct FakeApi {
     /// Objects by their URL path (`/api/v1/namespaces/x/configmaps/y`).
     pub objects: Arc<Mutex<BTreeMap<String, Value>>>,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
+    /// Group versions this API pretends not to serve (e.g. "policy/v1").
+    pub unserved: Vec<&'static str>,
 }
 
 fn plural(kind: &str) -> String {
@@ -129,7 +131,8 @@ impl FakeApi {
                 if path == "/api/v1"
                     || path.starts_with("/apis/") && path.matches('/').count() == 3 =>
             {
-                match resource_list(&path) {
+                let served = !self.unserved.iter().any(|gv| path.ends_with(gv));
+                match resource_list(&path).filter(|_| served) {
                     Some(list) => reply(StatusCode::OK, list),
                     None => not_found(),
                 }
