@@ -17,17 +17,6 @@ use crate::cluster::{password, PASSWORD_MANAGER};
 use crate::render::context::PASSWORD_ANNOTATION;
 use crate::render::Object;
 
-pub fn run(
-    args: &ApplyArgs,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
-) -> anyhow::Result<Exit> {
-    super::session::block_on(async {
-        let session = Session::open(&args.profile, &args.connection).await?;
-        execute(&session, args, stdout, stderr).await
-    })
-}
-
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
     session: &Session,

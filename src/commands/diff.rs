@@ -47,17 +47,6 @@ impl Plan {
     }
 }
 
-pub fn run(
-    args: &DiffArgs,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
-) -> anyhow::Result<Exit> {
-    super::session::block_on(async {
-        let session = Session::open(&args.profile, &args.connection).await?;
-        execute(&session, args, stdout, stderr).await
-    })
-}
-
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
     session: &Session,

@@ -14,6 +14,7 @@ pub mod teardown;
 use std::io::Write;
 
 use crate::cli::Command;
+use session::{block_on, Session};
 
 /// How a run ended, as the process exit code (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +34,17 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     match command {
         Command::Render(args) => render::run(args, stdout, stderr),
-        Command::Diff(args) => diff::run(args, stdout, stderr),
-        Command::Apply(args) => apply::run(args, stdout, stderr),
-        Command::Teardown(args) => teardown::run(args, stdout, stderr),
+        Command::Diff(args) => block_on(async {
+            let session = Session::open(&args.profile, &args.connection).await?;
+            diff::execute(&session, args, stdout, stderr).await
+        }),
+        Command::Apply(args) => block_on(async {
+            let session = Session::open(&args.profile, &args.connection).await?;
+            apply::execute(&session, args, stdout, stderr).await
+        }),
+        Command::Teardown(args) => block_on(async {
+            let session = Session::open(&args.profile, &args.connection).await?;
+            teardown::execute(&session, args, stdout, stderr).await
+        }),
     }
 }

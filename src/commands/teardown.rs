@@ -17,17 +17,6 @@ use crate::cluster::{FIELD_MANAGER, PASSWORD_MANAGER};
 /// Objects other tools keep in any namespace; they do not make it "in use".
 const NAMESPACE_DEFAULTS: &[&str] = &["kube-root-ca.crt", "default"];
 
-pub fn run(
-    args: &TeardownArgs,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
-) -> anyhow::Result<Exit> {
-    super::session::block_on(async {
-        let session = Session::open(&args.profile, &args.connection).await?;
-        execute(&session, args, stdout, stderr).await
-    })
-}
-
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
     session: &Session,
