@@ -85,6 +85,36 @@ impl Scratch {
         output
     }
 
+    /// Runs a verb on a pseudo-terminal (util-linux `script`), typing `input`.
+    fn on_terminal(&mut self, verb: &str, input: &str) -> String {
+        use std::io::Write as _;
+        let command = format!(
+            "{} {verb} -p {} -n {} --kubeconfig {}",
+            assert_cmd::cargo::cargo_bin("cafectl").display(),
+            profile_path("standalone").display(),
+            self.namespace,
+            self.kubeconfig.display()
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Answer once the question is up.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        self.outputs.push(text.clone());
+        text
+    }
+
     fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
@@ -377,6 +407,18 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
         Some(1),
         "without a terminal, --yes is required"
     );
+    // On a terminal it asks, and "n" deletes nothing.
+    let on_terminal = scratch.on_terminal("teardown", "n\n");
+    assert!(
+        on_terminal.contains("Proceed? [y/N]")
+            && on_terminal.contains("teardown cancelled; nothing was deleted"),
+        "{on_terminal}"
+    );
+    assert!(scratch
+        .runtime
+        .block_on(scratch.api::<Secret>().get_opt("redis-auth"))
+        .unwrap()
+        .is_some());
     let teardown = scratch.cafectl(&["teardown", "--yes"]);
     assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
     if claim_exists {
