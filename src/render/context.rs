@@ -171,6 +171,18 @@ pub struct AutoscalerContext {
     pub scale_down_window_seconds: u32,
 }
 
+impl Context {
+    /// Records the checksum of the configuration and names what depends on
+    /// it: a Job's pod template cannot change once created, so a bootstrap
+    /// Job for a different configuration is a new Job (apply prunes the old).
+    pub fn set_config_checksum(&mut self, checksum: String) {
+        if let Some(cluster) = &mut self.redis.cluster {
+            cluster.bootstrap_job = format!("{}-{}", cluster.bootstrap_job, &checksum[..8]);
+        }
+        self.config_checksum = checksum;
+    }
+}
+
 /// A resource utilization target of an HPA.
 #[derive(Debug, Serialize)]
 pub struct MetricContext {

@@ -42,7 +42,7 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
     for (order, component) in templates::COMPONENTS.iter().enumerate() {
         // Config components come first; the workloads see their checksum.
         if !component.feeds_config_checksum && context.config_checksum.is_empty() {
-            context.config_checksum = config_digest.hex();
+            context.set_config_checksum(config_digest.hex());
         }
         let text = render_template(&environment, component.template.name, &context)?;
         if component.feeds_config_checksum {
