@@ -70,12 +70,17 @@ impl Scratch {
 
     /// Runs cafectl on the standalone profile in this namespace.
     fn cafectl(&mut self, args: &[&str]) -> Output {
+        self.cafectl_on("standalone", args)
+    }
+
+    /// Runs cafectl on a shipped profile in this namespace.
+    fn cafectl_on(&mut self, profile: &str, args: &[&str]) -> Output {
         let verb = args[0];
         let output = Command::cargo_bin("cafectl")
             .unwrap()
             .arg(verb)
             .arg("-p")
-            .arg(profile_path("standalone"))
+            .arg(profile_path(profile))
             .args(["-n", &self.namespace, "--kubeconfig"])
             .arg(&self.kubeconfig)
             .args(&args[1..])
@@ -499,4 +504,41 @@ fn the_wait_names_what_is_not_ready() {
         stderr.contains("waiting: StatefulSet"),
         "a progress line: {stderr}"
     );
+}
+
+#[test]
+fn a_resized_cluster_converges_with_a_new_bootstrap_job() {
+    let Some(mut scratch) = Scratch::new("resize") else {
+        return;
+    };
+    let apply = scratch.cafectl_on("cluster", &["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    let first_job = stdout(&apply)
+        .lines()
+        .find(|line| line.starts_with("Job/"))
+        .unwrap()
+        .trim_end_matches(" applied")
+        .to_owned();
+
+    let resized = scratch.cafectl_on(
+        "cluster",
+        &["apply", "--no-wait", "--set", "redis.cluster.masters=4"],
+    );
+    assert_eq!(code(&resized), Some(0), "{}", common::describe(&resized));
+    assert!(
+        stdout(&resized).contains(&format!("{first_job} pruned")),
+        "{}",
+        stdout(&resized)
+    );
+    let diff = scratch.cafectl_on("cluster", &["diff", "--set", "redis.cluster.masters=4"]);
+    assert_eq!(code(&diff), Some(0), "{}", stdout(&diff));
+    let statefulsets: Api<k8s_openapi::api::apps::v1::StatefulSet> = scratch.api();
+    let replicas = scratch
+        .runtime
+        .block_on(statefulsets.get("redis"))
+        .unwrap()
+        .spec
+        .unwrap()
+        .replicas;
+    assert_eq!(replicas, Some(8));
 }
