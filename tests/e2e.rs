@@ -127,11 +127,14 @@ impl Scratch {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
-    /// resourceVersion of every object of this profile, by kind and name.
+    /// resourceVersion of every object cafectl applies, by kind and name; for
+    /// objects whose status a controller updates, their generation and the
+    /// time of cafectl's last write instead.
     fn resource_versions(&self) -> Vec<(String, String)> {
+        // Volume claims are made by the StatefulSet controller, in its own time.
         let kinds = cafectl::render::KINDS
             .iter()
-            .filter(|info| info.kind != "Namespace");
+            .filter(|info| !matches!(info.kind, "Namespace" | "PersistentVolumeClaim"));
         let mut versions = Vec::new();
         for info in kinds {
             let (group, version) = info
@@ -147,10 +150,26 @@ impl Scratch {
                 .block_on(api.list(&ListParams::default().labels(SELECTOR)))
                 .unwrap();
             for item in list {
-                versions.push((
-                    format!("{}/{}", info.kind, item.name_any()),
-                    item.resource_version().unwrap_or_default(),
-                ));
+                // Controllers update status (a PodDisruptionBudget's, say)
+                // on their own; what cafectl wrote shows in its own
+                // managedFields entry, which a no-op apply leaves alone.
+                let written_by_cafectl = item
+                    .managed_fields()
+                    .iter()
+                    .filter(|entry| entry.manager.as_deref() == Some("cafectl"))
+                    .map(|entry| format!("{:?}", entry.time))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let version =
+                    if item.metadata.generation.is_some() || info.kind == "PodDisruptionBudget" {
+                        format!(
+                            "generation {:?}, cafectl {written_by_cafectl}",
+                            item.metadata.generation
+                        )
+                    } else {
+                        item.resource_version().unwrap_or_default()
+                    };
+                versions.push((format!("{}/{}", info.kind, item.name_any()), version));
             }
         }
         versions.sort();
@@ -541,4 +560,29 @@ fn a_resized_cluster_converges_with_a_new_bootstrap_job() {
         .unwrap()
         .replicas;
     assert_eq!(replicas, Some(8));
+}
+
+#[test]
+fn a_changed_password_shows_as_a_masked_change() {
+    let Some(mut scratch) = Scratch::new("password") else {
+        return;
+    };
+    let password = "correct-horse-battery-staple-42";
+    let set = format!("redis.auth.password={password}");
+    assert_eq!(
+        code(&scratch.cafectl(&["apply", "--no-wait", "--set", &set])),
+        Some(0)
+    );
+    assert_eq!(code(&scratch.cafectl(&["diff", "--set", &set])), Some(0));
+    let changed = format!("redis.auth.password={password}-rotated");
+    let diff = scratch.cafectl(&["diff", "--set", &changed]);
+    assert_eq!(code(&diff), Some(2));
+    assert!(
+        stdout(&diff).contains("-  password: '***'\n+  password: '*** (changed)'"),
+        "{}",
+        stdout(&diff)
+    );
+    for output in &scratch.outputs {
+        assert!(!output.contains(password), "the password was printed");
+    }
 }

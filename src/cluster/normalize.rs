@@ -77,41 +77,38 @@ fn mask_map(
     after: Option<&mut Value>,
     sensitive: impl Fn(&str) -> bool,
 ) {
-    let empty = Map::new();
-    let before_map = before
-        .as_ref()
-        .and_then(|v| v.as_object())
-        .cloned()
-        .unwrap_or_default();
-    let after_map = after
-        .as_ref()
-        .and_then(|v| v.as_object())
-        .cloned()
-        .unwrap_or_else(|| empty.clone());
-    let masked = |own: &Map<String, Value>, other: &Map<String, Value>| -> Map<String, Value> {
+    let map_of = |side: &Option<&mut Value>| {
+        side.as_ref()
+            .and_then(|v| v.as_object())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (before_map, after_map) = (map_of(&before), map_of(&after));
+    // A changed value reads `***` before and `*** (changed)` after, so the
+    // diff shows a changed line without showing either value.
+    let masked = |own: &Map<String, Value>,
+                  other: &Map<String, Value>,
+                  is_after: bool|
+     -> Map<String, Value> {
         own.iter()
             .map(|(key, value)| {
                 if !sensitive(key) {
                     return (key.clone(), value.clone());
                 }
-                let state = if other.get(key) == Some(value) {
-                    "unchanged"
-                } else {
-                    "changed"
+                let text = match (other.get(key) == Some(value), is_after) {
+                    (true, _) => "*** (unchanged)",
+                    (false, true) => "*** (changed)",
+                    (false, false) => "***",
                 };
-                (key.clone(), Value::String(format!("*** ({state})")))
+                (key.clone(), Value::String(text.to_owned()))
             })
             .collect()
     };
-    if let Some(before) = before {
-        if before.is_object() {
-            *before = Value::Object(masked(&before_map, &after_map));
-        }
+    if let Some(before) = before.filter(|before| before.is_object()) {
+        *before = Value::Object(masked(&before_map, &after_map, false));
     }
-    if let Some(after) = after {
-        if after.is_object() {
-            *after = Value::Object(masked(&after_map, &before_map));
-        }
+    if let Some(after) = after.filter(|after| after.is_object()) {
+        *after = Value::Object(masked(&after_map, &before_map, true));
     }
 }
 
@@ -150,7 +147,8 @@ mod tests {
         let (before, after) = (before.unwrap(), after.unwrap());
         assert_eq!(after["data"]["password"], "*** (unchanged)");
         assert_eq!(after["data"]["other"], "*** (changed)");
-        assert_eq!(before["data"]["other"], "*** (changed)");
+        assert_eq!(before["data"]["other"], "***");
+        assert_eq!(before["data"]["password"], "*** (unchanged)");
         assert!(!after.to_string().contains("c2VjcmV0"));
         assert!(!before.to_string().contains("eA=="));
     }
