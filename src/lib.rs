@@ -7,4 +7,5 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod profile;
+pub mod redact;
 pub mod render;

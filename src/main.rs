@@ -5,6 +5,7 @@ use clap::Parser;
 
 use cafectl::cli::Cli;
 use cafectl::commands::{self, Exit};
+use cafectl::redact;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -44,8 +45,9 @@ fn print_error(error: &anyhow::Error) {
         "error:"
     };
     let mut stderr = stderr.lock();
-    let _ = writeln!(stderr, "{label} {error}");
+    // Whatever produced the message, it never shows a password.
+    let _ = writeln!(stderr, "{label} {}", redact::scrub(&error.to_string()));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {cause}");
+        let _ = writeln!(stderr, "  caused by: {}", redact::scrub(&cause.to_string()));
     }
 }

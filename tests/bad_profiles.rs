@@ -549,6 +549,20 @@ autoscaling:
   multi.yaml:5:15: autoscaling[0].minReplicas: 5 is greater than maxReplicas 3
 "#,
     },
+    BadProfile {
+        what: "a bad password on the command line is never echoed",
+        file: "password_set.yaml",
+        text: Some("name: x\n"),
+        args: &["--set", "redis.auth.password=tooshort"],
+        stderr: "error: --set redis.auth.password=***: redis.auth.password: must be at least 16 printable ASCII characters without spaces, quotes or backslashes\n",
+    },
+    BadProfile {
+        what: "a password of the wrong type in a file is never echoed",
+        file: "password_file.yaml",
+        text: Some("name: x\nredis:\n  auth:\n    password: 1234567890123\n"),
+        args: &[],
+        stderr: "error: password_file.yaml:4:5: redis.auth.password: expected a string, found integer `***`\n",
+    },
 ];
 
 #[test]

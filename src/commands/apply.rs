@@ -110,7 +110,9 @@ async fn create_password_secret(
     }
     let mut secret: DynamicObject = serde_json::from_value(serde_json::to_value(&object.value)?)
         .context("the Secret is not an object")?;
-    secret.data["stringData"] = serde_json::json!({ "password": password::generate()? });
+    let generated = password::generate()?;
+    crate::redact::register(&generated);
+    secret.data["stringData"] = serde_json::json!({ "password": generated });
     match live::create(api, &secret, PASSWORD_MANAGER, dry_run).await {
         Ok(_) => Ok(()),
         // Another apply created it in the meantime: its password stands.

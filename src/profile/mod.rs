@@ -77,6 +77,9 @@ pub fn load(request: &ProfileRequest) -> Result<ValidProfile, ProfileError> {
     if !problems.is_empty() {
         return Err(ProfileError { problems });
     }
+    if let Some(password) = &profile.redis.auth.password {
+        crate::redact::register(password);
+    }
     let name = profile.name.clone().expect("validation requires a name");
     Ok(ValidProfile { name, profile })
 }
@@ -134,12 +137,32 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
             }
         }
     }
+    // A password written in a file is scrubbed from every message too.
+    let file_password = ["redis", "auth", "password"]
+        .iter()
+        .try_fold(&layers.merged, |node, key| node.get(*key));
+    if let Some(password) = file_password.and_then(|value| serde_yaml::to_string(value).ok()) {
+        crate::redact::register(password.trim_end());
+    }
     let overrides = request
         .sets
         .iter()
         .map(|set| {
+            // A password given with --set is never echoed, not even in the
+            // name of the flag an error points at.
+            let shown = if set
+                .path
+                .to_string()
+                .to_ascii_lowercase()
+                .contains("password")
+            {
+                crate::redact::register(&set.raw);
+                "***"
+            } else {
+                set.raw.as_str()
+            };
             (
-                format!("--set {}={}", set.path, set.raw),
+                format!("--set {}={shown}", set.path),
                 set.path.clone(),
                 parse_set_value(&set.raw),
             )
