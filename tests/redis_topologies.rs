@@ -280,6 +280,44 @@ fn sentinel_fails_over_and_the_old_master_rejoins() {
         sentinel_master(&lab, 0, &master_name),
         Some(lab.hostname(new_master))
     );
+
+    // Every pod restarts at once: no sentinel is left to ask, so each pod
+    // goes by the master its sentinel recorded, and the promoted pod stays
+    // the master.
+    for pod in 0..lab.pods() {
+        lab.kill(pod, "redis");
+        lab.kill(pod, "sentinel");
+    }
+    for pod in 0..lab.pods() {
+        lab.start(pod, "redis");
+        lab.start(pod, "sentinel");
+    }
+    lab.wait_for(
+        "the replicas to follow the promoted master after a full restart",
+        START_TIMEOUT,
+        || {
+            (0..lab.pods())
+                .filter(|pod| *pod != new_master)
+                .all(|pod| follows(&lab, pod, new_master))
+                .then_some(())
+        },
+    );
+    lab.wait_for(
+        "every sentinel to agree on the promoted master",
+        START_TIMEOUT,
+        || {
+            (0..lab.pods())
+                .all(|sentinel| {
+                    sentinel_master(&lab, sentinel, &master_name) == Some(lab.hostname(new_master))
+                })
+                .then_some(())
+        },
+    );
+    let mut promoted = lab.connect(new_master, REDIS_PORT).unwrap();
+    assert_eq!(
+        text(promoted.call(&["GET", "order:199"])),
+        Some("coffee-199".to_owned())
+    );
     eprintln!("sentinel: {:?}", started.elapsed());
 }
 
