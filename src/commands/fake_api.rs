@@ -26,7 +26,7 @@ impl Recorded {
         self.query.split('&').any(|part| part == pair)
     }
 
-    /// `Kind`'s plural resource is the collection segment of the path.
+    /// Whether the request changes something (or would, without dryRun).
     pub fn is_write(&self) -> bool {
         matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
     }

@@ -47,11 +47,11 @@ pub struct Lab {
     processes: Vec<Process>,
 }
 
-pub struct Process {
-    pub ordinal: usize,
-    pub container: String,
+/// A running container of a pod.
+struct Process {
+    ordinal: usize,
+    container: String,
     child: Child,
-    log: PathBuf,
 }
 
 /// Whether the topology tests can run here: they need root (for a private
@@ -222,8 +222,11 @@ impl Lab {
             Some(ip),
             &format!("{container}-{ordinal}"),
         );
-        self.processes
-            .push(child_process(ordinal, container, child, &directory));
+        self.processes.push(Process {
+            ordinal,
+            container: container.to_owned(),
+            child,
+        });
     }
 
     /// Runs the cluster bootstrap Job's container to the end.
@@ -231,17 +234,15 @@ impl Lab {
         let job = find(&self.objects, "Job", None);
         let pod_spec = job.value["spec"]["template"]["spec"].clone();
         let directory = self.root.path().join(format!("job-{run}"));
-        let (mut child, log) = {
-            let child = self.spawn(
-                &pod_spec,
-                "bootstrap",
-                &directory,
-                &format!("{}-{run}", job.name),
-                None,
-                "bootstrap",
-            );
-            (child, directory.join("bootstrap.log"))
-        };
+        let mut child = self.spawn(
+            &pod_spec,
+            "bootstrap",
+            &directory,
+            &format!("{}-{run}", job.name),
+            None,
+            "bootstrap",
+        );
+        let log = directory.join("bootstrap.log");
         let started = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -465,21 +466,6 @@ impl Drop for Lab {
             kill_group(&process.child);
             let _ = process.child.wait();
         }
-    }
-}
-
-fn child_process(ordinal: usize, container: &str, child: Child, directory: &Path) -> Process {
-    Process {
-        ordinal,
-        container: container.to_owned(),
-        child,
-        log: directory.join(format!("{container}-{ordinal}.log")),
-    }
-}
-
-impl Process {
-    pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
