@@ -1,4 +1,4 @@
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -37,9 +37,7 @@ fn main() -> ExitCode {
 
 fn print_error(error: &anyhow::Error) {
     let stderr = io::stderr();
-    let colour =
-        stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let label = if colour {
+    let label = if commands::colour_on(&stderr) {
         "\x1b[1;31merror:\x1b[0m"
     } else {
         "error:"

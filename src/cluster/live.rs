@@ -31,6 +31,9 @@ pub enum ApplyError {
         if conflicts.len() == 1 { "a field is" } else { "fields are" },
         conflicts.iter().map(|c| format!("{} (manager \"{}\")", c.field, c.manager)).collect::<Vec<_>>().join(", "))]
     Conflict { conflicts: Vec<Conflict> },
+    /// The object's namespace (or the object, for a non-apply) is missing.
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Rejected(String),
 }
@@ -78,6 +81,9 @@ pub async fn apply(
                     ApplyError::Conflict { conflicts }
                 }
             }
+            kube::Error::Api(status) if status.is_not_found() => {
+                ApplyError::NotFound(describe_error(&error))
+            }
             _ => ApplyError::Rejected(describe_error(&error)),
         })
 }
@@ -105,14 +111,17 @@ pub async fn create(
     api.create(&params, object).await
 }
 
+/// The objects `selector` picks; all of them for an empty selector, which
+/// is then not sent at all (rather than as `labelSelector=`).
 pub async fn list(
     api: &Api<DynamicObject>,
     selector: &str,
 ) -> Result<Vec<DynamicObject>, kube::Error> {
-    Ok(api
-        .list(&ListParams::default().labels(selector))
-        .await?
-        .items)
+    let params = match selector {
+        "" => ListParams::default(),
+        selector => ListParams::default().labels(selector),
+    };
+    Ok(api.list(&params).await?.items)
 }
 
 /// Deletes with background propagation (the API server removes dependents,

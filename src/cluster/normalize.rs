@@ -37,13 +37,9 @@ pub fn normalize(object: &Value) -> Value {
 /// Replaces every Secret value (`data`, `stringData`) and every annotation
 /// whose key mentions a password or token with `*** (changed)` or
 /// `*** (unchanged)`, comparing `before` with `after` key by key.
-pub fn mask_pair(
-    kind: &str,
-    before: Option<&Value>,
-    after: Option<&Value>,
-) -> (Option<Value>, Option<Value>) {
+pub fn mask_pair(kind: &str, before: Option<&Value>, after: &Value) -> (Option<Value>, Value) {
     let mut before = before.cloned();
-    let mut after = after.cloned();
+    let mut after = after.clone();
     let secret_fields: &[&str] = if kind == "Secret" {
         &["data", "stringData"]
     } else {
@@ -52,13 +48,13 @@ pub fn mask_pair(
     for field in secret_fields {
         mask_map(
             before.as_mut().map(|v| &mut v[*field]),
-            after.as_mut().map(|v| &mut v[*field]),
+            Some(&mut after[*field]),
             |_| true,
         );
     }
     mask_map(
         before.as_mut().map(|v| &mut v["metadata"]["annotations"]),
-        after.as_mut().map(|v| &mut v["metadata"]["annotations"]),
+        Some(&mut after["metadata"]["annotations"]),
         |key| {
             let key = key.to_ascii_lowercase();
             key.contains("password") && !key.starts_with("cafectl.io/")
@@ -66,9 +62,10 @@ pub fn mask_pair(
                 || key.contains("secret")
         },
     );
-    for value in [&mut before, &mut after].into_iter().flatten() {
-        drop_nulls(value);
+    if let Some(before) = &mut before {
+        drop_nulls(before);
     }
+    drop_nulls(&mut after);
     (before, after)
 }
 
@@ -143,8 +140,8 @@ mod tests {
     fn masks_secret_values_and_says_whether_they_changed() {
         let before = json!({"kind": "Secret", "data": {"password": "c2VjcmV0", "other": "eA=="}, "metadata": {"name": "s"}});
         let after = json!({"kind": "Secret", "data": {"password": "c2VjcmV0", "other": "eQ=="}, "metadata": {"name": "s"}});
-        let (before, after) = mask_pair("Secret", Some(&before), Some(&after));
-        let (before, after) = (before.unwrap(), after.unwrap());
+        let (before, after) = mask_pair("Secret", Some(&before), &after);
+        let before = before.unwrap();
         assert_eq!(after["data"]["password"], "*** (unchanged)");
         assert_eq!(after["data"]["other"], "*** (changed)");
         assert_eq!(before["data"]["other"], "***");
@@ -157,9 +154,8 @@ mod tests {
     fn masks_a_new_secret_and_password_annotations() {
         let after = json!({"kind": "Secret", "stringData": {"password": "hunter2-hunter2-hunter2"},
             "metadata": {"name": "s", "annotations": {"example.com/db-password": "p", "cafectl.io/password": "generate-on-create"}}});
-        let (before, after) = mask_pair("Secret", None, Some(&after));
+        let (before, after) = mask_pair("Secret", None, &after);
         assert!(before.is_none());
-        let after = after.unwrap();
         assert_eq!(after["stringData"]["password"], "*** (changed)");
         assert_eq!(
             after["metadata"]["annotations"]["example.com/db-password"],
@@ -175,7 +171,7 @@ mod tests {
     #[test]
     fn leaves_other_kinds_alone() {
         let config = json!({"kind": "ConfigMap", "data": {"password": "not-secret-here"}, "metadata": {"name": "c"}});
-        let (_, after) = mask_pair("ConfigMap", None, Some(&config));
-        assert_eq!(after.unwrap(), config);
+        let (_, after) = mask_pair("ConfigMap", None, &config);
+        assert_eq!(after, config);
     }
 }

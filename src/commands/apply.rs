@@ -8,7 +8,7 @@ use futures::future::join_all;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
-use super::session::{stages, Session};
+use super::session::{delete_objects, stages, Session};
 use super::Exit;
 use crate::cli::ApplyArgs;
 use crate::cluster::live::{self, ApplyOptions};
@@ -127,20 +127,11 @@ async fn create_password_secret(
 /// Deletes this profile's objects that the current render no longer has.
 async fn prune(session: &Session) -> anyhow::Result<Vec<String>> {
     let leftovers = session.leftovers().await?;
-    let deleted = join_all(
-        leftovers
-            .iter()
-            .map(|found| live::delete(&found.api, &found.name, false)),
-    )
-    .await;
-    let mut pruned = Vec::new();
-    for (found, result) in leftovers.into_iter().zip(deleted) {
-        result.map_err(|e| {
-            anyhow::anyhow!("cannot prune {}: {}", found.label, live::describe_error(&e))
-        })?;
-        pruned.push(found.label);
+    let failures = delete_objects(&leftovers.iter().collect::<Vec<_>>()).await;
+    if !failures.is_empty() {
+        anyhow::bail!("cannot prune {}", failures.join(", "));
     }
-    Ok(pruned)
+    Ok(leftovers.into_iter().map(|found| found.label).collect())
 }
 
 /// Polls the objects that roll out until each is ready, printing a line
@@ -167,42 +158,34 @@ async fn wait_until_ready(session: &Session, stderr: &mut dyn Write) -> anyhow::
         .await
         .into_iter()
         .collect::<anyhow::Result<Vec<Readiness>>>()?;
+        let (mut failed, mut pending) = (Vec::new(), Vec::new());
         for ((object, state), seen) in watched.iter().zip(&states).zip(last_seen.iter_mut()) {
+            let reason = match state {
+                Readiness::Ready => "ready",
+                Readiness::Pending(reason) => {
+                    pending.push(format!("{object}: {reason}"));
+                    reason.as_str()
+                }
+                Readiness::Failed(reason) => {
+                    failed.push(format!("{object}: {reason}"));
+                    reason.as_str()
+                }
+            };
             if seen.as_ref() != Some(state) {
-                let text = match state {
-                    Readiness::Ready => "ready".to_owned(),
-                    Readiness::Pending(reason) | Readiness::Failed(reason) => reason.clone(),
-                };
                 writeln!(
                     stderr,
-                    "waiting: {object}: {text} ({}s)",
+                    "waiting: {object}: {reason} ({}s)",
                     started.elapsed().as_secs()
                 )?;
                 *seen = Some(state.clone());
             }
         }
-        let failed: Vec<String> = watched
-            .iter()
-            .zip(&states)
-            .filter_map(|(object, state)| match state {
-                Readiness::Failed(reason) => Some(format!("{object}: {reason}")),
-                _ => None,
-            })
-            .collect();
         if !failed.is_empty() {
             anyhow::bail!(
                 "not ready and will not become ready:\n  {}",
                 failed.join("\n  ")
             );
         }
-        let pending: Vec<String> = watched
-            .iter()
-            .zip(&states)
-            .filter_map(|(object, state)| match state {
-                Readiness::Pending(reason) => Some(format!("{object}: {reason}")),
-                _ => None,
-            })
-            .collect();
         if pending.is_empty() {
             return Ok(());
         }

@@ -1,7 +1,7 @@
 //! `cafectl diff`: server-side dry-run of every object compared with the
 //! live one, both normalised, Secret values masked.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use futures::future::join_all;
 use kube::api::DynamicObject;
@@ -12,7 +12,7 @@ use similar::TextDiff;
 use super::session::{LiveObject, Session, PRUNE_NEVER};
 use super::Exit;
 use crate::cli::{DiffArgs, OutputFormat};
-use crate::cluster::live::{self, ApplyOptions};
+use crate::cluster::live::{self, ApplyError, ApplyOptions};
 use crate::cluster::normalize::{mask_pair, normalize};
 use crate::render::Object;
 
@@ -57,18 +57,13 @@ pub(crate) async fn execute(
     let plan = plan(session).await?;
     match args.output {
         Some(OutputFormat::Json) => writeln!(stdout, "{}", serde_json::to_string_pretty(&plan)?)?,
-        None => print(&plan, stdout, colour_wanted())?,
+        None => print(&plan, stdout, super::colour_on(&std::io::stdout()))?,
     }
     Ok(if plan.has_changes() {
         Exit::ChangesPending
     } else {
         Exit::Success
     })
-}
-
-fn colour_wanted() -> bool {
-    std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// What an apply would do. One round of concurrent requests: a list per
@@ -79,6 +74,12 @@ pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
         .objects
         .iter()
         .find(|object| object.kind == "Namespace");
+    // Converted once: both the dry-run and the comparison use it.
+    let rendered = session
+        .objects
+        .iter()
+        .map(|object| serde_json::to_value(&object.value))
+        .collect::<Result<Vec<Value>, _>>()?;
     let (listed, live_namespace, dry_runs) = futures::join!(
         session.list_objects(&PRUNE_NEVER, ""),
         async {
@@ -93,7 +94,8 @@ pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
             session
                 .objects
                 .iter()
-                .map(|object| dry_run(session, object))
+                .zip(&rendered)
+                .map(|(object, rendered)| dry_run(session, object, rendered))
         )
     );
     let listed = listed?;
@@ -104,7 +106,7 @@ pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
         prune: Vec::new(),
         unchanged: Vec::new(),
     };
-    for (object, dry_run) in session.objects.iter().zip(dry_runs) {
+    for ((object, rendered), dry_run) in session.objects.iter().zip(&rendered).zip(dry_runs) {
         let label = object.to_string();
         let live = match object.kind.as_str() {
             "Namespace" => live_namespace.clone(),
@@ -113,9 +115,9 @@ pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
                 .find(|found| found.label == label)
                 .map(|found| found.object.clone()),
         };
-        let (before, after) = compare(object, live, dry_run?)?;
-        let (before, after) = mask_pair(&object.kind, before.as_ref(), Some(&after));
-        let after_yaml = to_yaml(after.as_ref().expect("after is always present"));
+        let (before, after) = compare(object, rendered, live, dry_run?)?;
+        let (before, after) = mask_pair(&object.kind, before.as_ref(), &after);
+        let after_yaml = to_yaml(&after);
         match before {
             None => plan.create.push(Change {
                 diff: unified(&label, "", &after_yaml),
@@ -149,22 +151,19 @@ pub async fn plan(session: &Session) -> anyhow::Result<Plan> {
 /// The server's answer to a dry-run apply: the object as it would be, or
 /// `None` where the namespace does not exist yet (every dry-run inside it
 /// fails until the namespace is created).
-async fn dry_run(session: &Session, object: &Object) -> anyhow::Result<Option<Value>> {
+async fn dry_run(
+    session: &Session,
+    object: &Object,
+    rendered: &Value,
+) -> anyhow::Result<Option<Value>> {
     let api = session.api(object)?;
     let options = ApplyOptions {
         force: false,
         dry_run: true,
     };
-    match live::apply(
-        &api,
-        &object.name,
-        &serde_json::to_value(&object.value)?,
-        options,
-    )
-    .await
-    {
+    match live::apply(&api, &object.name, rendered, options).await {
         Ok(after) => Ok(Some(serde_json::to_value(&after)?)),
-        Err(error) if error.to_string().contains("not found") => Ok(None),
+        Err(ApplyError::NotFound(_)) => Ok(None),
         Err(error) => Err(anyhow::anyhow!("{object}: {error}")),
     }
 }
@@ -174,12 +173,12 @@ async fn dry_run(session: &Session, object: &Object) -> anyhow::Result<Option<Va
 /// diff to what the profile asks for.
 fn compare(
     object: &Object,
+    rendered: &Value,
     live: Option<DynamicObject>,
     dry_run: Option<Value>,
 ) -> anyhow::Result<(Option<Value>, Value)> {
-    let rendered = serde_json::to_value(&object.value)?;
     match (live, dry_run) {
-        (None, _) => Ok((None, normalize(&rendered))),
+        (None, _) => Ok((None, normalize(rendered))),
         (Some(live), Some(after)) => {
             // Items of a list come without their type; put it back.
             let mut live = serde_json::to_value(&live)?;

@@ -48,3 +48,8 @@ pub fn run(
         }),
     }
 }
+
+/// Colour only on a terminal, and never when NO_COLOR is set (to anything).
+pub fn colour_on(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}

@@ -23,7 +23,7 @@ pub const PRUNE_NEVER: [&str; 2] = ["Namespace", "PersistentVolumeClaim"];
 const POD: (&str, &str) = ("v1", "Pod");
 const METRICS_API: &str = "metrics.k8s.io/v1beta1";
 
-/// A live object that carries this profile's labels.
+/// A live object of a kind cafectl renders, as a list found it.
 pub struct LiveObject {
     pub stage: Stage,
     pub api_version: &'static str,
@@ -190,11 +190,10 @@ impl Session {
             .chain([DEPLOYMENT, POD]);
         let lists = join_all(kinds.map(|(api_version, kind)| async move {
             let api = self.api_for(api_version, kind)?;
-            let items = api
-                .list(&kube::api::ListParams::default())
+            let items = live::list(&api, "")
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot list {kind}: {}", live::describe_error(&e)))?;
-            Ok::<_, anyhow::Error>((kind, items.items))
+            Ok::<_, anyhow::Error>((kind, items))
         }))
         .await;
         let mut foreign = Vec::new();
@@ -294,6 +293,25 @@ impl Session {
         }
         Ok(warnings)
     }
+}
+
+/// Deletes `members` concurrently; the failures, as `label: reason`.
+pub async fn delete_objects(members: &[&LiveObject]) -> Vec<String> {
+    let results = join_all(
+        members
+            .iter()
+            .map(|found| live::delete(&found.api, &found.name, false)),
+    )
+    .await;
+    members
+        .iter()
+        .zip(results)
+        .filter_map(|(found, result)| {
+            result
+                .err()
+                .map(|e| format!("{}: {}", found.label, live::describe_error(&e)))
+        })
+        .collect()
 }
 
 /// The rendered objects grouped by stage, in apply order.

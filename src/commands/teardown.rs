@@ -8,7 +8,7 @@ use futures::future::join_all;
 use kube::api::DynamicObject;
 use serde_json::json;
 
-use super::session::{LiveObject, Session};
+use super::session::{delete_objects, LiveObject, Session};
 use super::Exit;
 use crate::cli::TeardownArgs;
 use crate::cluster::live::{self, ApplyOptions};
@@ -140,21 +140,7 @@ fn confirm(stdout: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 async fn delete_all(members: &[&LiveObject]) -> anyhow::Result<()> {
-    let results = join_all(
-        members
-            .iter()
-            .map(|found| live::delete(&found.api, &found.name, false)),
-    )
-    .await;
-    let failures: Vec<String> = members
-        .iter()
-        .zip(results)
-        .filter_map(|(found, result)| {
-            result
-                .err()
-                .map(|e| format!("{}: {}", found.label, live::describe_error(&e)))
-        })
-        .collect();
+    let failures = delete_objects(members).await;
     if !failures.is_empty() {
         anyhow::bail!(
             "teardown stopped; running it again continues:\n  {}",
