@@ -85,7 +85,7 @@ pub(crate) async fn execute(
         writeln!(stdout, "{} deleted", found.label)?;
     }
     for namespace in &namespaces {
-        teardown_namespace(session, namespace, stdout).await?;
+        teardown_namespace(session, namespace, stdout, stderr).await?;
     }
     Ok(Exit::Success)
 }
@@ -210,11 +210,13 @@ async fn wait_until_gone(
 }
 
 /// Deletes the namespace only if cafectl created it (no other manager ever
-/// wrote it) and nothing else lives in it; otherwise gives up its labels.
+/// wrote it) and nothing else lives in it, and waits until it is gone;
+/// otherwise gives up its labels.
 async fn teardown_namespace(
     session: &Session,
     namespace: &LiveObject,
     stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if !other_managers(&namespace.object).is_empty() {
         release(namespace).await?;
@@ -245,6 +247,7 @@ async fn teardown_namespace(
                 live::describe_error(&e)
             )
         })?;
+    wait_until_gone(&[namespace], session.timeout, stderr).await?;
     writeln!(stdout, "{} deleted", namespace.label)?;
     Ok(())
 }

@@ -1,0 +1,625 @@
+//! Real pods: each shipped profile applied by cafectl to a Kubernetes cluster
+//! whose pods really run (`tests/run.sh` starts `../shared/k8s-lab`), used
+//! through the README's Python client, disrupted while a client writes, and
+//! measured. Each test works in a fresh namespace and removes it with its
+//! data. Without a cluster these tests are ignored; `tests/run.sh` runs them.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A round of "every pod deleted at once" must converge within this.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
+const FULL_RESTART_ROUNDS: usize = 3;
+const SENTINEL_PORT: &str = "26379";
+const REDIS_PORT: &str = "6379";
+/// Redis's 200mb, in bytes: what CONFIG GET maxmemory says after the roll.
+const ROLLED_MAXMEMORY: &str = "209715200";
+
+/// Tests run one at a time: each takes real pods, volumes and CPU of a small
+/// one-node cluster, and the figures they print mean more on a quiet node.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What a cluster test needs, from `lab env` (tests/run.sh exports it).
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the cluster tests with `bash tests/run.sh`, which starts the k8s lab and exports it")
+    })
+}
+
+struct Live {
+    namespace: String,
+    kubeconfig: String,
+    kubectl: String,
+    redis_image: String,
+    client_image: String,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Live {
+    fn new(test: &str) -> Live {
+        let guard = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let suffix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 1_000_000;
+        Live {
+            namespace: format!("live-{test}-{suffix}"),
+            kubeconfig: env("CAFECTL_E2E_KUBECONFIG"),
+            kubectl: env("LAB_KUBECTL"),
+            redis_image: env("LAB_REDIS_IMAGE"),
+            client_image: env("LAB_CLIENT_IMAGE"),
+            _one_at_a_time: guard,
+        }
+    }
+
+    /// cafectl on a shipped profile in this namespace, with the lab's image.
+    fn cafectl(&self, profile: &str, args: &[&str]) -> Output {
+        let output = Command::new(assert_cmd::cargo::cargo_bin("cafectl"))
+            .arg(args[0])
+            .arg("-p")
+            .arg(common::profile_path(profile))
+            .args(["-n", &self.namespace, "--kubeconfig", &self.kubeconfig])
+            .args(["--set", &format!("redis.image={}", self.redis_image)])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        eprintln!(
+            "$ cafectl {} ({profile}): exit {:?}\n{}",
+            args.join(" "),
+            output.status.code(),
+            common::describe(&output)
+        );
+        output
+    }
+
+    fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.kubectl);
+        command
+            .args(["--kubeconfig", &self.kubeconfig, "-n", &self.namespace])
+            .args(args);
+        command
+    }
+
+    /// kubectl's stdout, or its stderr as the error.
+    fn kubectl(&self, args: &[&str]) -> Result<String, String> {
+        let output = self.kubectl_command(args).output().unwrap();
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    fn kubectl_with_input(&self, args: &[&str], input: &str) -> Result<String, String> {
+        let mut child = self
+            .kubectl_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "kubectl {}: {}",
+                args.join(" "),
+                common::describe(&output).trim()
+            ))
+        }
+    }
+
+    /// redis-cli inside a Redis pod, authenticated from the pod's own
+    /// environment (the password never appears in a command line here).
+    fn redis_cli(
+        &self,
+        pod: &str,
+        container: &str,
+        port: &str,
+        args: &[&str],
+    ) -> Result<String, String> {
+        let mut command = vec![
+            "exec",
+            pod,
+            "-c",
+            container,
+            "--",
+            "sh",
+            "-c",
+            "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec timeout 5 redis-cli -p \"$0\" \"$@\"",
+            port,
+        ];
+        command.extend_from_slice(args);
+        self.kubectl(&command).map(|reply| reply.replace('\r', ""))
+    }
+
+    fn pod_names(&self) -> Vec<String> {
+        let names = self
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/component=redis",
+                "-o",
+                "name",
+            ])
+            .unwrap();
+        let mut names: Vec<String> = names
+            .lines()
+            .map(|line| line.trim_start_matches("pod/").to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn pod_uids(&self) -> Vec<String> {
+        self.kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=redis",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.uid}{\"\\n\"}{end}",
+        ])
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
+
+    /// A client pod set up as the README tells an app to: every key of
+    /// app-config as environment, the password from the Secret that
+    /// app-config names, and the label the NetworkPolicy admits.
+    fn start_client(&self) {
+        let secret = self
+            .kubectl(&[
+                "get",
+                "configmap",
+                "app-config",
+                "-o",
+                "jsonpath={.data.REDIS_PASSWORD_SECRET}",
+            ])
+            .unwrap();
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "cafe-client", "labels": {"cafectl.io/redis-client": "true"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 0,
+                "containers": [{
+                    "name": "client", "image": self.client_image,
+                    "envFrom": [{"configMapRef": {"name": "app-config"}}],
+                    "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}],
+                }],
+            },
+        });
+        self.kubectl_with_input(&["apply", "-f", "-"], &pod.to_string())
+            .unwrap();
+        self.kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/cafe-client",
+            "--timeout=60s",
+        ])
+        .unwrap();
+    }
+
+    /// The README's connection code followed by the test driver.
+    fn client_script() -> String {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let start = readme
+            .find("```python\n")
+            .expect("README.md has the Python client");
+        let code = &readme[start + "```python\n".len()..];
+        let code = &code[..code.find("```").unwrap()];
+        let driver = include_str!("live/client.py");
+        format!("{code}\n{driver}")
+    }
+
+    fn client_args(args: &[&str]) -> Vec<String> {
+        ["exec", "-i", "cafe-client", "--", "python3", "-"]
+            .iter()
+            .chain(args)
+            .map(|arg| (*arg).to_owned())
+            .collect()
+    }
+
+    /// Runs the client driver; its one line of JSON.
+    fn client(&self, args: &[&str]) -> Result<Value, String> {
+        let args = Live::client_args(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.kubectl_with_input(&args, &Live::client_script())?;
+        serde_json::from_str(output.trim()).map_err(|error| format!("{error}: {output}"))
+    }
+
+    /// Starts a client writing keys PREFIX:<i> until `stop_writer`.
+    fn start_writer(&self, prefix: &str) -> Writer {
+        let args = Live::client_args(&["write", prefix]);
+        let mut child = self
+            .kubectl_command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(Live::client_script().as_bytes())
+            .unwrap();
+        // Let it write for a while before anything happens.
+        std::thread::sleep(Duration::from_secs(3));
+        Writer {
+            prefix: prefix.to_owned(),
+            child,
+        }
+    }
+
+    /// Stops a writer and checks every write it saw acknowledged.
+    fn stop_writer(&self, writer: Writer, scenario: &str) -> WriteFigures {
+        // A few more seconds of writes after the disruption settled.
+        std::thread::sleep(Duration::from_secs(3));
+        self.kubectl(&[
+            "exec",
+            "cafe-client",
+            "--",
+            "touch",
+            &format!("/tmp/{}.stop", writer.prefix),
+        ])
+        .unwrap();
+        let output = writer.child.wait_with_output().unwrap();
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("writer: {error}: {}", common::describe(&output)));
+        let verified = self.client(&["verify", &writer.prefix]).unwrap();
+        let figures = WriteFigures {
+            acked: report["acked"].as_u64().unwrap(),
+            errors: report["errors"].as_u64().unwrap(),
+            longest_gap: report["longest_gap"].as_f64().unwrap(),
+            lost: verified["lost"].as_u64().unwrap(),
+        };
+        eprintln!(
+            "MEASURED {scenario} [{}]: {} acknowledged writes, {} lost, longest write gap {:.1} s, {} failed attempts (first: {})",
+            self.namespace,
+            figures.acked,
+            figures.lost,
+            figures.longest_gap,
+            figures.errors,
+            report["first_error"].as_str().unwrap_or("none")
+        );
+        assert_eq!(verified["checked"].as_u64(), Some(figures.acked));
+        figures
+    }
+
+    /// Polls `check` until it holds or `CONVERGE_WITHIN` passes; the time
+    /// it took, or the last reason it did not hold.
+    fn converge(&self, what: &str, check: impl Fn() -> Result<(), String>) -> Duration {
+        let started = Instant::now();
+        let mut reason = String::new();
+        while started.elapsed() < CONVERGE_WITHIN {
+            match check() {
+                // A check that took until past the limit is too late.
+                Ok(()) if started.elapsed() <= CONVERGE_WITHIN => return started.elapsed(),
+                Ok(()) => reason = "converged only after the limit".to_owned(),
+                Err(why) => reason = why,
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let pods = self
+            .kubectl(&["get", "pods", "-o", "wide"])
+            .unwrap_or_default();
+        panic!("{what}: not converged within {CONVERGE_WITHIN:?}: {reason}\n{pods}");
+    }
+
+    /// Deletes every Redis pod at once, `FULL_RESTART_ROUNDS` times; each
+    /// round must converge (`converged`) within `CONVERGE_WITHIN`.
+    fn full_restarts(&self, topology: &str, converged: impl Fn() -> Result<(), String>) {
+        for round in 1..=FULL_RESTART_ROUNDS {
+            let before = self.pod_uids();
+            let mut delete = vec!["delete", "pod", "--wait=false"];
+            let pods = self.pod_names();
+            delete.extend(pods.iter().map(String::as_str));
+            self.kubectl(&delete).unwrap();
+            let took = self.converge(&format!("{topology} full restart round {round}"), || {
+                let now = self.pod_uids();
+                if now.len() != before.len() || now.iter().any(|uid| before.contains(uid)) {
+                    return Err("not every pod has been replaced yet".to_owned());
+                }
+                converged()
+            });
+            eprintln!(
+                "MEASURED {topology} full restart round {round}/{FULL_RESTART_ROUNDS}: converged {:.1} s after deleting {} pods",
+                took.as_secs_f64(),
+                pods.len()
+            );
+        }
+    }
+
+    /// `apply` exits 0 with `--set` changes, and says so.
+    fn apply(&self, profile: &str, sets: &[&str]) {
+        let mut args = vec!["apply", "--timeout", "3m"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let started = Instant::now();
+        let apply = self.cafectl(profile, &args);
+        assert_eq!(apply.status.code(), Some(0), "{}", common::describe(&apply));
+        eprintln!(
+            "MEASURED {profile} apply {sets:?}: exit 0 after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// The life of every profile: apply until ready, the README client
+    /// writes and reads, diff has nothing to do.
+    fn apply_and_use(&self, profile: &str) {
+        self.apply(profile, &[]);
+        self.start_client();
+        let checked = self.client(&["check", "first", "50"]).unwrap();
+        assert_eq!(checked["ok"], 50, "{checked}");
+        let diff = self.cafectl(profile, &["diff"]);
+        assert_eq!(diff.status.code(), Some(0), "{}", common::describe(&diff));
+    }
+
+    /// `teardown --yes --delete-data` removes everything, namespace included.
+    fn teardown_leaves_nothing(&self, profile: &str) {
+        self.kubectl(&["delete", "pod", "cafe-client", "--wait=true"])
+            .unwrap();
+        let teardown = self.cafectl(profile, &["teardown", "--yes", "--delete-data"]);
+        assert_eq!(
+            teardown.status.code(),
+            Some(0),
+            "{}",
+            common::describe(&teardown)
+        );
+        let left = Command::new(&self.kubectl)
+            .args([
+                "--kubeconfig",
+                &self.kubeconfig,
+                "get",
+                "namespace",
+                &self.namespace,
+                "-o",
+                "name",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            !left.status.success(),
+            "the namespace is still there after teardown --delete-data:\n{}",
+            common::describe(&left)
+        );
+    }
+
+    /// Each pod's CONFIG GET of one setting.
+    fn config_everywhere(&self, key: &str) -> Vec<String> {
+        self.pod_names()
+            .iter()
+            .map(|pod| {
+                let reply = self
+                    .redis_cli(pod, "redis", REDIS_PORT, &["CONFIG", "GET", key])
+                    .unwrap();
+                reply.lines().nth(1).unwrap_or_default().to_owned()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if std::env::var_os("CAFECTL_KEEP_NAMESPACE").is_some() {
+            eprintln!("kept namespace {} (CAFECTL_KEEP_NAMESPACE)", self.namespace);
+            return;
+        }
+        // The namespace goes with everything in it, volume claims included.
+        let _ = Command::new(&self.kubectl)
+            .args([
+                "--kubeconfig",
+                &self.kubeconfig,
+                "delete",
+                "namespace",
+                &self.namespace,
+                "--wait=false",
+            ])
+            .output();
+    }
+}
+
+struct Writer {
+    prefix: String,
+    child: Child,
+}
+
+struct WriteFigures {
+    acked: u64,
+    errors: u64,
+    longest_gap: f64,
+    lost: u64,
+}
+
+/// A field of INFO or CLUSTER INFO output.
+fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+}
+
+/// The pod a hostname (`redis-1.redis-headless...`) belongs to.
+fn pod_of(hostname: &str) -> &str {
+    hostname.split('.').next().unwrap_or(hostname)
+}
+
+/// Sentinel converged: every sentinel names the same master, which is a
+/// master with every other pod linked to it as a replica. The master's pod.
+fn sentinel_master(live: &Live) -> Result<String, String> {
+    let pods = live.pod_names();
+    let mut named = Vec::new();
+    for pod in &pods {
+        let reply = live.redis_cli(
+            pod,
+            "sentinel",
+            SENTINEL_PORT,
+            &["SENTINEL", "get-master-addr-by-name", "mymaster"],
+        )?;
+        named.push(reply.lines().next().unwrap_or_default().to_owned());
+    }
+    if named.iter().any(|host| host != &named[0]) {
+        return Err(format!("the sentinels name different masters: {named:?}"));
+    }
+    let master = pod_of(&named[0]).to_owned();
+    if !pods.contains(&master) {
+        return Err(format!("the sentinels name {:?}, not a pod", named[0]));
+    }
+    let info = live.redis_cli(&master, "redis", REDIS_PORT, &["INFO", "replication"])?;
+    if field(&info, "role") != Some("master") {
+        return Err(format!(
+            "{master}, named by every sentinel, is not a master:\n{info}"
+        ));
+    }
+    for pod in pods.iter().filter(|pod| **pod != master) {
+        let info = live.redis_cli(pod, "redis", REDIS_PORT, &["INFO", "replication"])?;
+        let following = field(&info, "master_host").map(pod_of);
+        if field(&info, "role") != Some("slave")
+            || following != Some(master.as_str())
+            || field(&info, "master_link_status") != Some("up")
+        {
+            return Err(format!(
+                "{pod} is not a linked replica of {master}:\n{info}"
+            ));
+        }
+    }
+    Ok(master)
+}
+
+/// Cluster converged: every node says cluster_state:ok with all 16384 slots
+/// served and knows every node.
+fn cluster_converged(live: &Live) -> Result<(), String> {
+    let pods = live.pod_names();
+    for pod in &pods {
+        let info = live.redis_cli(pod, "redis", REDIS_PORT, &["CLUSTER", "INFO"])?;
+        let known = pods.len().to_string();
+        if field(&info, "cluster_state") != Some("ok")
+            || field(&info, "cluster_slots_ok") != Some("16384")
+            || field(&info, "cluster_known_nodes") != Some(known.as_str())
+        {
+            return Err(format!("{pod}:\n{info}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every key written by `check` before is still there.
+fn keys_kept(live: &Live, prefix: &str, count: u64) -> Result<(), String> {
+    let checked = live.client(&["read", prefix, &count.to_string()])?;
+    if checked["ok"].as_u64() == Some(count) {
+        Ok(())
+    } else {
+        Err(format!("keys {prefix}:*: {checked}"))
+    }
+}
+
+#[test]
+#[ignore = "needs a Kubernetes cluster with nodes: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn standalone_applies_serves_the_readme_client_and_tears_down() {
+    let live = Live::new("standalone");
+    live.apply_and_use("standalone");
+    live.teardown_leaves_nothing("standalone");
+}
+
+#[test]
+#[ignore = "needs a Kubernetes cluster with nodes: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
+    let live = Live::new("sentinel");
+    live.apply_and_use("sentinel");
+    let first_master = live.converge("sentinel after apply", || sentinel_master(&live).map(drop));
+    eprintln!(
+        "MEASURED sentinel settled {:.1} s after apply",
+        first_master.as_secs_f64()
+    );
+
+    // The master's pod is lost while a client writes.
+    let old_master = sentinel_master(&live).unwrap();
+    let writer = live.start_writer("failover");
+    let deleted = Instant::now();
+    live.kubectl(&["delete", "pod", &old_master, "--wait=false"])
+        .unwrap();
+    live.converge("sentinel failover", || {
+        let master = sentinel_master(&live)?;
+        if master == old_master {
+            Err(format!("{old_master} is still the master"))
+        } else {
+            Ok(())
+        }
+    });
+    eprintln!(
+        "MEASURED sentinel failover: a new master named by every sentinel, {old_master} back as its replica, {:.1} s after the delete",
+        deleted.elapsed().as_secs_f64()
+    );
+    live.stop_writer(writer, "sentinel master pod deleted");
+
+    // Every pod at once, several times: the data and one master survive.
+    live.client(&["check", "kept", "100"]).unwrap();
+    live.full_restarts("sentinel", || {
+        sentinel_master(&live)?;
+        keys_kept(&live, "kept", 100)
+    });
+
+    // A rolling update while a client writes.
+    let writer = live.start_writer("rolling");
+    live.apply("sentinel", &["redis.maxmemory=200mb"]);
+    live.converge("sentinel after the rolling update", || {
+        sentinel_master(&live).map(drop)
+    });
+    live.stop_writer(writer, "sentinel rolling update");
+    assert_eq!(
+        live.config_everywhere("maxmemory"),
+        vec![ROLLED_MAXMEMORY; 3]
+    );
+
+    live.teardown_leaves_nothing("sentinel");
+}
+
+#[test]
+#[ignore = "needs a Kubernetes cluster with nodes: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn cluster_survives_full_restarts_and_a_rolling_update() {
+    let live = Live::new("cluster");
+    live.apply_and_use("cluster");
+    live.converge("cluster after apply", || cluster_converged(&live));
+
+    live.client(&["check", "kept", "300"]).unwrap();
+    live.full_restarts("cluster", || {
+        cluster_converged(&live)?;
+        keys_kept(&live, "kept", 300)
+    });
+
+    let writer = live.start_writer("rolling");
+    live.apply("cluster", &["redis.maxmemory=200mb"]);
+    live.converge("cluster after the rolling update", || {
+        cluster_converged(&live)
+    });
+    live.stop_writer(writer, "cluster rolling update");
+    assert_eq!(
+        live.config_everywhere("maxmemory"),
+        vec![ROLLED_MAXMEMORY; 6]
+    );
+
+    live.teardown_leaves_nothing("cluster");
+}
