@@ -409,21 +409,24 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
     assert_eq!(app_config["DB_HOST"], "mysql-service");
     assert_eq!(app_config["REDIS_HOST"], "redis-svc");
 
-    // The StatefulSet controller makes the data claim from the template.
+    // The StatefulSet controller makes the data claim from the template;
+    // teardown lists it with its size (the bound volume's, once bound).
     let claim = "data-redis-0".to_owned();
-    let mut claim_exists = false;
-    for _ in 0..50 {
-        if scratch
+    let mut claim_size = None;
+    for _ in 0..100 {
+        let live = scratch
             .runtime
             .block_on(scratch.api::<PersistentVolumeClaim>().get_opt(&claim))
-            .unwrap()
-            .is_some()
-        {
-            claim_exists = true;
+            .unwrap();
+        claim_size = live.and_then(|live| live.status?.capacity?.get("storage").cloned());
+        if claim_size.is_some() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    let claim_size = claim_size
+        .expect("the data claim was made and bound within 20 s")
+        .0;
 
     let no_yes = scratch.cafectl(&["teardown"]);
     assert_eq!(
@@ -445,23 +448,19 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
         .is_some());
     let teardown = scratch.cafectl(&["teardown", "--yes"]);
     assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
-    if claim_exists {
-        assert!(
-            stdout(&teardown).contains(&format!(
-                "keep    PersistentVolumeClaim/{}/{claim} (1Gi)",
-                scratch.namespace
-            )),
-            "{}",
-            stdout(&teardown)
-        );
-        assert!(scratch
-            .runtime
-            .block_on(scratch.api::<PersistentVolumeClaim>().get_opt(&claim))
-            .unwrap()
-            .is_some());
-    } else {
-        eprintln!("note: no controller made the volume claim; the claim checks were skipped");
-    }
+    assert!(
+        stdout(&teardown).contains(&format!(
+            "keep    PersistentVolumeClaim/{}/{claim} ({claim_size})",
+            scratch.namespace
+        )),
+        "{}",
+        stdout(&teardown)
+    );
+    assert!(scratch
+        .runtime
+        .block_on(scratch.api::<PersistentVolumeClaim>().get_opt(&claim))
+        .unwrap()
+        .is_some());
     let app_config = scratch
         .runtime
         .block_on(scratch.api::<ConfigMap>().get("app-config"))

@@ -89,7 +89,8 @@ fn every_container_is_limited_and_unprivileged() {
 #[test]
 fn no_password_is_rendered_unless_the_user_gave_one() {
     for (profile, sets) in VARIANTS {
-        let yaml = cafectl::render::to_yaml_stream(&render_profile(profile, sets));
+        let objects = render_profile(profile, sets);
+        let yaml = cafectl::render::to_yaml_stream(&objects);
         let given = sets
             .iter()
             .any(|set| set.starts_with("redis.auth.password="));
@@ -99,10 +100,25 @@ fn no_password_is_rendered_unless_the_user_gave_one() {
             given,
             "{profile} {sets:?}"
         );
-        assert!(
-            !yaml.contains("requirepass \"") || yaml.contains("$REDIS_PASSWORD"),
-            "{profile}"
-        );
+        // A given password is in the Secret and nowhere else.
+        for object in objects.iter().filter(|object| object.kind != "Secret") {
+            let text = cafectl::render::to_yaml_stream(std::slice::from_ref(object));
+            assert!(
+                !text.contains("correct-horse-battery-staple"),
+                "{profile}: {object}"
+            );
+        }
+        // Every setting that carries a password takes it from the Secret's
+        // environment variable when the pod starts.
+        let settings = ["requirepass", "masterauth", "auth-pass", "sentinel-pass"];
+        let carrying: Vec<&str> = yaml
+            .lines()
+            .filter(|line| settings.iter().any(|setting| line.contains(setting)))
+            .collect();
+        assert!(!carrying.is_empty(), "{profile}: no requirepass at all");
+        for line in carrying {
+            assert!(line.contains("\"$REDIS_PASSWORD\""), "{profile}: {line}");
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! Request shapes against a fake API: what each verb sends, and what it
 //! must never send.
 
+use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::fake_api::{object_path, FakeApi, Recorded};
+use super::fake_api::{object_path, FakeApi, Fault, Recorded};
 use super::session::Session;
 use super::{apply, diff, teardown, Exit};
 use crate::cli::{ApplyArgs, ConnectionArgs, DiffArgs, ProfileArgs, TeardownArgs};
@@ -452,4 +453,202 @@ async fn a_kind_the_server_does_not_serve_stops_everything_before_any_write() {
         "the cluster at https://fake.invalid/ does not serve policy/v1 PodDisruptionBudget; nothing was changed"
     );
     assert!(fake.writes().is_empty());
+}
+
+/// The resource (plural) each PATCH went to, in order.
+fn patched_kinds(fake: &FakeApi) -> Vec<String> {
+    patches(&fake.recorded())
+        .iter()
+        .map(|patch| patch.path.rsplit('/').nth(1).unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn diff_of_a_namespace_that_does_not_exist_plans_every_object_as_new() {
+    let fake = FakeApi::default();
+    // Inside a missing namespace the server refuses every dry-run with 404.
+    fake.fail(Fault::status(
+        "PATCH",
+        "/namespaces/cloud-cafe/",
+        StatusCode::NOT_FOUND,
+        "namespaces \"cloud-cafe\" not found",
+    ));
+    let session = session(&fake).await;
+    let args = DiffArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        output: None,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = diff::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap();
+    assert_eq!(exit, Exit::ChangesPending);
+    let summary = String::from_utf8(out).unwrap();
+    assert!(
+        summary.starts_with(&format!(
+            "{} to create, 0 to change, 0 to prune, 0 unchanged",
+            session.objects.len()
+        )),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn diff_of_an_existing_object_the_server_cannot_dry_run_is_an_error() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    run_apply(&fake, &session, false).await;
+    fake.fail(Fault::status(
+        "PATCH",
+        "/configmaps/redis-config",
+        StatusCode::NOT_FOUND,
+        "the server could not find the requested resource",
+    ));
+    let args = DiffArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        output: None,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let error = diff::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "ConfigMap/cloud-cafe/redis-config: the server could not dry-run an object that exists"
+    );
+}
+
+#[tokio::test]
+async fn a_field_conflict_names_the_field_and_the_manager_and_stops_later_stages() {
+    let fake = FakeApi::default();
+    fake.fail(Fault::field_conflict(
+        "/configmaps/app-config",
+        ".data.REDIS_PORT",
+        "other-tool",
+    ));
+    let session = session(&fake).await;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let error = apply::execute(&session, &apply_args(false), &mut out, &mut err)
+        .await
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(
+        message.contains(
+            "a field is owned by another field manager: .data.REDIS_PORT (manager \"other-tool\"); to take them over, re-run with --force-conflicts"
+        ),
+        "{message}"
+    );
+    let kinds = patched_kinds(&fake);
+    for later in ["services", "statefulsets", "horizontalpodautoscalers"] {
+        assert!(
+            !kinds.iter().any(|kind| kind == later),
+            "{later} was applied after the conflict: {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_busy_or_failing_api_server_stops_apply_with_its_status() {
+    for (status, message) in [
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests, please try again later",
+        ),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "etcdserver: request timed out",
+        ),
+    ] {
+        let fake = FakeApi::default();
+        fake.fail(Fault::status(
+            "PATCH",
+            "/statefulsets/redis",
+            status,
+            message,
+        ));
+        let session = session(&fake).await;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let error = apply::execute(&session, &apply_args(false), &mut out, &mut err)
+            .await
+            .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains(&format!("{message} (HTTP {})", status.as_u16())),
+            "{text}"
+        );
+        let kinds = patched_kinds(&fake);
+        assert!(
+            !kinds.iter().any(|kind| kind == "horizontalpodautoscalers"),
+            "a later stage was applied after HTTP {status}: {kinds:?}"
+        );
+    }
+}
+
+async fn run_teardown(session: &Session) -> (anyhow::Result<Exit>, String) {
+    let args = TeardownArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        yes: true,
+        delete_data: false,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = teardown::execute(session, &args, &mut out, &mut err).await;
+    (
+        result,
+        String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_teardown_wait_looks_again_after_a_failed_read() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    run_apply(&fake, &session, false).await;
+    let statefulset = object_path("apps/v1", "StatefulSet", NAMESPACE, "redis");
+    fake.fail(
+        Fault::status(
+            "GET",
+            &statefulset,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "etcd leader changed",
+        )
+        .times(2),
+    );
+    let (result, output) = run_teardown(&session).await;
+    assert_eq!(result.unwrap(), Exit::Success, "{output}");
+    let reads = fake
+        .recorded()
+        .iter()
+        .filter(|request| request.method == "GET" && request.path == statefulset)
+        .count();
+    assert_eq!(reads, 3, "two failed reads, then the one that saw it gone");
+}
+
+#[tokio::test]
+async fn the_teardown_wait_times_out_naming_what_is_still_there() {
+    let fake = FakeApi::default();
+    let profile = profile::load(&ProfileRequest {
+        files: profile_args().profiles,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut connection = fake.connect();
+    connection.timeout = std::time::Duration::from_secs(1);
+    let session = Session::start(profile, connection).await.unwrap();
+    run_apply(&fake, &session, false).await;
+    // The StatefulSet stays: a finalizer, say, that nothing removes.
+    fake.fail(Fault::status(
+        "DELETE",
+        "/statefulsets/redis",
+        StatusCode::OK,
+        "Success",
+    ));
+    let (result, output) = run_teardown(&session).await;
+    let error = result.unwrap_err().to_string();
+    assert_eq!(
+        error, "timed out after 1s; still present:\n  StatefulSet/cloud-cafe/redis",
+        "{output}"
+    );
 }

@@ -1,5 +1,6 @@
 //! A fake Kubernetes API for the request-shape tests: answers discovery,
-//! keeps objects in memory, and records every request it is sent.
+//! keeps objects in memory, records every request it is sent, and fails
+//! where a test asks it to (`FakeApi::fail`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,56 @@ impl Recorded {
     }
 }
 
+/// An error the fake answers instead of doing what it was asked: to requests
+/// with `method` whose path contains `path`, the next `times` times.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: String,
+    pub status: StatusCode,
+    pub body: Value,
+    pub times: usize,
+}
+
+impl Fault {
+    /// A Status error as the API server sends it.
+    pub fn status(method: &'static str, path: &str, status: StatusCode, message: &str) -> Fault {
+        let reason = match status {
+            StatusCode::NOT_FOUND => "NotFound",
+            StatusCode::CONFLICT => "Conflict",
+            StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+            _ => "InternalError",
+        };
+        Fault {
+            method,
+            path: path.to_owned(),
+            status,
+            body: json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                         "message": message, "reason": reason, "code": status.as_u16()}),
+            times: usize::MAX,
+        }
+    }
+
+    /// A server-side apply that another field manager's field stops, as
+    /// kube-apiserver words it.
+    pub fn field_conflict(path: &str, field: &str, manager: &str) -> Fault {
+        let mut fault = Fault::status(
+            "PATCH",
+            path,
+            StatusCode::CONFLICT,
+            &format!("Apply failed with 1 conflict: conflict with \"{manager}\" using v1: {field}"),
+        );
+        fault.body["details"] = json!({"causes": [{"reason": "FieldManagerConflict",
+            "message": format!("conflict with \"{manager}\" using v1"), "field": field}]});
+        fault
+    }
+
+    pub fn times(mut self, times: usize) -> Fault {
+        self.times = times;
+        self
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct FakeApi {
     /// Objects by their URL path (`/api/v1/namespaces/x/configmaps/y`).
@@ -39,6 +90,7 @@ pub struct FakeApi {
     pub requests: Arc<Mutex<Vec<Recorded>>>,
     /// Group versions this API pretends not to serve (e.g. "policy/v1").
     pub unserved: Vec<&'static str>,
+    pub faults: Arc<Mutex<Vec<Fault>>>,
 }
 
 fn plural(kind: &str) -> String {
@@ -89,6 +141,21 @@ impl FakeApi {
             .insert(object_path(api_version, kind, namespace, &name), object);
     }
 
+    /// From now on, answer matching requests with this error.
+    pub fn fail(&self, fault: Fault) {
+        self.faults.lock().unwrap().push(fault);
+    }
+
+    /// The error a test asked for in answer to this request, if any.
+    fn fault_for(&self, method: &str, path: &str) -> Option<Response<Body>> {
+        let mut faults = self.faults.lock().unwrap();
+        let fault = faults.iter_mut().find(|fault| {
+            fault.times > 0 && fault.method == method && path.contains(&fault.path)
+        })?;
+        fault.times -= 1;
+        Some(reply(fault.status, fault.body.clone()))
+    }
+
     pub fn recorded(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
@@ -124,6 +191,9 @@ impl FakeApi {
             content_type,
             body: body.clone(),
         });
+        if let Some(failure) = self.fault_for(&method, &path) {
+            return failure;
+        }
         let dry_run = query.contains("dryRun=All");
         let mut objects = self.objects.lock().unwrap();
         match method.as_str() {
