@@ -70,6 +70,21 @@ async fn run_apply(fake: &FakeApi, session: &Session, force: bool) -> (Exit, Str
     )
 }
 
+/// `diff` on a session: its result and what it printed on stdout.
+async fn run_diff(
+    session: &Session,
+    output: Option<crate::cli::OutputFormat>,
+) -> (anyhow::Result<Exit>, Vec<u8>) {
+    let args = DiffArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        output,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = diff::execute(session, &args, &mut out, &mut err).await;
+    (result, out)
+}
+
 fn patches(requests: &[Recorded]) -> Vec<&Recorded> {
     requests
         .iter()
@@ -228,16 +243,8 @@ async fn prune_deletes_only_this_profiles_leftovers() {
 async fn diff_sends_only_dry_runs_and_reports_pending_changes() {
     let fake = FakeApi::default();
     let session = session(&fake).await;
-    let args = DiffArgs {
-        profile: profile_args(),
-        connection: connection_args(),
-        output: Some(crate::cli::OutputFormat::Json),
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let exit = diff::execute(&session, &args, &mut out, &mut err)
-        .await
-        .unwrap();
-    assert_eq!(exit, Exit::ChangesPending);
+    let (exit, out) = run_diff(&session, Some(crate::cli::OutputFormat::Json)).await;
+    assert_eq!(exit.unwrap(), Exit::ChangesPending);
     let writes = fake.writes();
     assert!(!writes.is_empty());
     for write in &writes {
@@ -474,16 +481,8 @@ async fn diff_of_a_namespace_that_does_not_exist_plans_every_object_as_new() {
         "namespaces \"cloud-cafe\" not found",
     ));
     let session = session(&fake).await;
-    let args = DiffArgs {
-        profile: profile_args(),
-        connection: connection_args(),
-        output: None,
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let exit = diff::execute(&session, &args, &mut out, &mut err)
-        .await
-        .unwrap();
-    assert_eq!(exit, Exit::ChangesPending);
+    let (exit, out) = run_diff(&session, None).await;
+    assert_eq!(exit.unwrap(), Exit::ChangesPending);
     let summary = String::from_utf8(out).unwrap();
     assert!(
         summary.starts_with(&format!(
@@ -505,17 +504,9 @@ async fn diff_of_an_existing_object_the_server_cannot_dry_run_is_an_error() {
         StatusCode::NOT_FOUND,
         "the server could not find the requested resource",
     ));
-    let args = DiffArgs {
-        profile: profile_args(),
-        connection: connection_args(),
-        output: None,
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let error = diff::execute(&session, &args, &mut out, &mut err)
-        .await
-        .unwrap_err();
+    let (result, _) = run_diff(&session, None).await;
     assert_eq!(
-        error.to_string(),
+        result.unwrap_err().to_string(),
         "ConfigMap/cloud-cafe/redis-config: the server could not dry-run an object that exists"
     );
 }
