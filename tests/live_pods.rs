@@ -112,7 +112,8 @@ impl Live {
         }
     }
 
-    fn kubectl_with_input(&self, args: &[&str], input: &str) -> Result<String, String> {
+    /// kubectl started with `input` on its stdin, then closed.
+    fn spawn_kubectl_with_input(&self, args: &[&str], input: &str) -> Child {
         let mut child = self
             .kubectl_command(args)
             .stdin(Stdio::piped())
@@ -126,7 +127,14 @@ impl Live {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        let output = child.wait_with_output().unwrap();
+        child
+    }
+
+    fn kubectl_with_input(&self, args: &[&str], input: &str) -> Result<String, String> {
+        let output = self
+            .spawn_kubectl_with_input(args, input)
+            .wait_with_output()
+            .unwrap();
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
@@ -264,19 +272,8 @@ impl Live {
     /// Starts a client writing keys PREFIX:<i> until `stop_writer`.
     fn start_writer(&self, prefix: &str) -> Writer {
         let args = Live::client_args(&["write", prefix]);
-        let mut child = self
-            .kubectl_command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(Live::client_script().as_bytes())
-            .unwrap();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = self.spawn_kubectl_with_input(&args, &Live::client_script());
         // Let it write for a while before anything happens.
         std::thread::sleep(Duration::from_secs(3));
         Writer {

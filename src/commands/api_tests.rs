@@ -85,6 +85,23 @@ async fn run_diff(
     (result, out)
 }
 
+/// `teardown --yes` on a session: its result and what it printed (stdout,
+/// then stderr).
+async fn run_teardown(session: &Session, delete_data: bool) -> (anyhow::Result<Exit>, String) {
+    let args = TeardownArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        yes: true,
+        delete_data,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = teardown::execute(session, &args, &mut out, &mut err).await;
+    (
+        result,
+        String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap(),
+    )
+}
+
 fn patches(requests: &[Recorded]) -> Vec<&Recorded> {
     requests
         .iter()
@@ -282,18 +299,8 @@ async fn teardown_deletes_what_it_owns_keeps_data_and_releases_shared_objects() 
     fake.objects.lock().unwrap().get_mut(&app_config).unwrap()["metadata"]["managedFields"] = json!([{"manager": "cafectl", "operation": "Apply"}, {"manager": "kubectl-create", "operation": "Update"}]);
     let before = fake.recorded().len();
 
-    let args = TeardownArgs {
-        profile: profile_args(),
-        connection: connection_args(),
-        yes: true,
-        delete_data: false,
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let exit = teardown::execute(&session, &args, &mut out, &mut err)
-        .await
-        .unwrap();
-    let output = String::from_utf8(out).unwrap();
-    assert_eq!(exit, Exit::Success, "{output}");
+    let (exit, output) = run_teardown(&session, false).await;
+    assert_eq!(exit.unwrap(), Exit::Success, "{output}");
     assert!(
         output.contains("keep    PersistentVolumeClaim/cloud-cafe/data-redis-0 (1Gi)"),
         "{output}"
@@ -425,18 +432,9 @@ async fn teardown_leaves_the_same_profiles_other_namespaces_alone() {
         .remove("namespace");
     fake.insert("v1", "Namespace", "", other);
     let session = session(&fake).await;
-    let args = TeardownArgs {
-        profile: profile_args(),
-        connection: connection_args(),
-        yes: true,
-        delete_data: true,
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let exit = teardown::execute(&session, &args, &mut out, &mut err)
-        .await
-        .unwrap();
-    assert_eq!(exit, Exit::Success);
-    assert_eq!(String::from_utf8(out).unwrap(), "nothing to delete\n");
+    let (exit, output) = run_teardown(&session, true).await;
+    assert_eq!(exit.unwrap(), Exit::Success);
+    assert_eq!(output, "nothing to delete\n");
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
 
@@ -577,21 +575,6 @@ async fn a_busy_or_failing_api_server_stops_apply_with_its_status() {
     }
 }
 
-async fn run_teardown(session: &Session) -> (anyhow::Result<Exit>, String) {
-    let args = TeardownArgs {
-        profile: profile_args(),
-        connection: connection_args(),
-        yes: true,
-        delete_data: false,
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let result = teardown::execute(session, &args, &mut out, &mut err).await;
-    (
-        result,
-        String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn the_teardown_wait_looks_again_after_a_failed_read() {
     let fake = FakeApi::default();
@@ -607,7 +590,7 @@ async fn the_teardown_wait_looks_again_after_a_failed_read() {
         )
         .times(2),
     );
-    let (result, output) = run_teardown(&session).await;
+    let (result, output) = run_teardown(&session, false).await;
     assert_eq!(result.unwrap(), Exit::Success, "{output}");
     let reads = fake
         .recorded()
@@ -636,7 +619,7 @@ async fn the_teardown_wait_times_out_naming_what_is_still_there() {
         StatusCode::OK,
         "Success",
     ));
-    let (result, output) = run_teardown(&session).await;
+    let (result, output) = run_teardown(&session, false).await;
     let error = result.unwrap_err().to_string();
     assert_eq!(
         error, "timed out after 1s; still present:\n  StatefulSet/cloud-cafe/redis",
