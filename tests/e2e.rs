@@ -53,12 +53,7 @@ impl Scratch {
             .unwrap();
             Client::try_from(config).unwrap()
         });
-        let suffix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 1_000_000;
-        let namespace = format!("e2e-{test}-{suffix}");
+        let namespace = common::fresh_namespace("e2e", test);
         Scratch {
             kubeconfig,
             namespace,

@@ -55,13 +55,8 @@ impl Live {
         let guard = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let suffix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 1_000_000;
         Live {
-            namespace: format!("live-{test}-{suffix}"),
+            namespace: common::fresh_namespace("live", test),
             kubeconfig: env("CAFECTL_E2E_KUBECONFIG"),
             kubectl: env("LAB_KUBECTL"),
             redis_image: env("LAB_REDIS_IMAGE"),
@@ -98,18 +93,9 @@ impl Live {
         command
     }
 
-    /// kubectl's stdout, or its stderr as the error.
+    /// kubectl's stdout, or what it printed as the error.
     fn kubectl(&self, args: &[&str]) -> Result<String, String> {
-        let output = self.kubectl_command(args).output().unwrap();
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(format!(
-                "kubectl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
+        kubectl_result(args, self.kubectl_command(args).output().unwrap())
     }
 
     /// kubectl started with `input` on its stdin, then closed.
@@ -135,15 +121,7 @@ impl Live {
             .spawn_kubectl_with_input(args, input)
             .wait_with_output()
             .unwrap();
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(format!(
-                "kubectl {}: {}",
-                args.join(" "),
-                common::describe(&output).trim()
-            ))
-        }
+        kubectl_result(args, output)
     }
 
     /// redis-cli inside a Redis pod, authenticated from the pod's own
@@ -448,6 +426,19 @@ impl Drop for Live {
                 "--wait=false",
             ])
             .output();
+    }
+}
+
+/// A finished kubectl's stdout, or all it printed as the error.
+fn kubectl_result(args: &[&str], output: Output) -> Result<String, String> {
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "kubectl {}: {}",
+            args.join(" "),
+            common::describe(&output).trim()
+        ))
     }
 }
 

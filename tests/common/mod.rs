@@ -78,6 +78,16 @@ pub fn require_program(program: &str, why: &str) -> Option<PathBuf> {
     found
 }
 
+/// A namespace name no earlier run used: `<tier>-<test>-<millisecond clock>`.
+pub fn fresh_namespace(tier: &str, test: &str) -> String {
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 1_000_000;
+    format!("{tier}-{test}-{suffix}")
+}
+
 /// A finished process's stdout and stderr, for assertion messages.
 pub fn describe(output: &std::process::Output) -> String {
     format!(
