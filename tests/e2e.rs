@@ -445,7 +445,7 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
     assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
     assert!(
         stdout(&teardown).contains(&format!(
-            "keep    PersistentVolumeClaim/{}/{claim} ({claim_size})",
+            "keep    PersistentVolumeClaim/{}/{claim} (data ({claim_size}); delete with --delete-data)",
             scratch.namespace
         )),
         "{}",

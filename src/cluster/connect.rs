@@ -11,6 +11,8 @@ use kube::Client;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
 
+use super::retry;
+
 /// Requests in flight at once, and so connections to the API server.
 const MAX_REQUESTS_IN_FLIGHT: usize = 4;
 
@@ -57,8 +59,8 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
     config.read_timeout = Some(args.timeout);
     config.write_timeout = Some(args.timeout);
     let server = config.cluster_url.to_string();
-    let client =
-        build_client(config).with_context(|| format!("cannot set up a client for {server}"))?;
+    let client = build_client(config, args.timeout)
+        .with_context(|| format!("cannot set up a client for {server}"))?;
     Ok(Connection {
         client,
         server,
@@ -66,11 +68,12 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
     })
 }
 
-/// kube's default stack, with two changes: TCP_NODELAY, without which every
-/// new connection's TLS handshake waits 40 ms on a delayed ACK, and a limit
-/// on requests in flight, because kube speaks HTTP/1.1 and every request in
-/// flight would otherwise open (and handshake) a connection of its own.
-fn build_client(config: Config) -> Result<Client, kube::Error> {
+/// kube's default stack, with three changes: TCP_NODELAY, without which
+/// every new connection's TLS handshake waits 40 ms on a delayed ACK; a
+/// limit on requests in flight, because kube speaks HTTP/1.1 and every
+/// request in flight would otherwise open (and handshake) a connection of
+/// its own; and retries of a busy server's answers bounded by `timeout`.
+fn build_client(config: Config, timeout: std::time::Duration) -> Result<Client, kube::Error> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -84,6 +87,7 @@ fn build_client(config: Config) -> Result<Client, kube::Error> {
     let service = ServiceBuilder::new()
         .layer(ConcurrencyLimitLayer::new(MAX_REQUESTS_IN_FLIGHT))
         .layer(config.base_uri_layer())
+        .layer(retry::layer(timeout))
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(BoxError::from)

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
 use kube::core::GroupVersion;
-use kube::discovery::{oneshot, ApiResource, Scope};
+use kube::discovery::{oneshot, verbs, ApiResource, Discovery, Scope};
 use kube::Client;
 
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ pub async fn discover<'a>(
             Err(error) => {
                 return Err(DiscoveryError::Unreachable {
                     server: server.to_owned(),
-                    reason: crate::cluster::live::describe_error(&error),
+                    reason: super::error::describe(&error).1,
                 })
             }
         };
@@ -96,6 +96,27 @@ pub async fn discover<'a>(
         });
     }
     Ok(catalog)
+}
+
+/// Every namespaced kind the server serves that can be listed and deleted
+/// (what deleting a namespace deletes), one preferred version each: what
+/// teardown looks through before it deletes a namespace. Aggregated
+/// discovery (two requests) where the server has it, else one per group.
+pub async fn namespaced_kinds(client: &Client) -> Result<Vec<ApiResource>, kube::Error> {
+    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+        Ok(discovery) => discovery,
+        Err(_) => Discovery::new(client.clone()).run().await?,
+    };
+    Ok(discovery
+        .groups()
+        .flat_map(|group| group.recommended_resources())
+        .filter(|(_, capabilities)| {
+            capabilities.scope == Scope::Namespaced
+                && capabilities.supports_operation(verbs::LIST)
+                && capabilities.supports_operation(verbs::DELETE)
+        })
+        .map(|(resource, _)| resource)
+        .collect())
 }
 
 /// Whether the API server serves `apiVersion` at all (used for the metrics

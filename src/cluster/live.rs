@@ -1,12 +1,13 @@
-//! Requests on live objects: server-side apply, get, list, delete. Every
-//! error that reaches the user goes through `describe_error`, which never
-//! carries a response body's object (a Secret's data) into the message.
+//! Requests on live objects: server-side apply, get, list, create, delete.
+//! Every failure is a `RequestError`: its status for the code, and a message
+//! that never carries a response body's object (a Secret's data).
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::Value;
 
 use super::discovery::Resource;
+use super::error::{RequestError, RequestTarget};
 use super::FIELD_MANAGER;
 
 /// Where an object lives: its API and, if namespaced, its namespace.
@@ -31,11 +32,8 @@ pub enum ApplyError {
         if conflicts.len() == 1 { "a field is" } else { "fields are" },
         conflicts.iter().map(|c| format!("{} (manager \"{}\")", c.field, c.manager)).collect::<Vec<_>>().join(", "))]
     Conflict { conflicts: Vec<Conflict> },
-    /// The object's namespace (or the object, for a non-apply) is missing.
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Rejected(String),
+    #[error(transparent)]
+    Request(#[from] RequestError),
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,15 +74,12 @@ pub async fn apply(
                     })
                     .collect();
                 if conflicts.is_empty() {
-                    ApplyError::Rejected(describe_error(&error))
+                    failed(api, "patch", Some(name), &error).into()
                 } else {
                     ApplyError::Conflict { conflicts }
                 }
             }
-            kube::Error::Api(status) if status.is_not_found() => {
-                ApplyError::NotFound(describe_error(&error))
-            }
-            _ => ApplyError::Rejected(describe_error(&error)),
+            _ => failed(api, "patch", Some(name), &error).into(),
         })
 }
 
@@ -92,23 +87,35 @@ pub async fn apply(
 pub async fn get(
     api: &Api<DynamicObject>,
     name: &str,
-) -> Result<Option<DynamicObject>, kube::Error> {
-    api.get_opt(name).await
+) -> Result<Option<DynamicObject>, RequestError> {
+    api.get_opt(name)
+        .await
+        .map_err(|error| failed(api, "get", Some(name), &error))
 }
 
 /// Creates an object with a plain create (not apply), so that its fields
-/// belong to `manager` and a later apply never removes them.
+/// belong to `manager` and a later apply never removes them. `Ok(false)`:
+/// it exists already.
 pub async fn create(
     api: &Api<DynamicObject>,
     object: &DynamicObject,
     manager: &str,
     dry_run: bool,
-) -> Result<DynamicObject, kube::Error> {
+) -> Result<bool, RequestError> {
     let params = PostParams {
         dry_run,
         field_manager: Some(manager.to_owned()),
     };
-    api.create(&params, object).await
+    match api.create(&params, object).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(false),
+        Err(error) => Err(failed(
+            api,
+            "create",
+            object.metadata.name.as_deref(),
+            &error,
+        )),
+    }
 }
 
 /// The objects `selector` picks; all of them for an empty selector, which
@@ -116,56 +123,39 @@ pub async fn create(
 pub async fn list(
     api: &Api<DynamicObject>,
     selector: &str,
-) -> Result<Vec<DynamicObject>, kube::Error> {
+) -> Result<Vec<DynamicObject>, RequestError> {
     let params = match selector {
         "" => ListParams::default(),
         selector => ListParams::default().labels(selector),
     };
-    Ok(api.list(&params).await?.items)
+    Ok(api
+        .list(&params)
+        .await
+        .map_err(|error| failed(api, "list", None, &error))?
+        .items)
 }
 
 /// Deletes with background propagation (the API server removes dependents,
 /// such as a StatefulSet's pods). A missing object is not an error.
-pub async fn delete(
-    api: &Api<DynamicObject>,
-    name: &str,
-    dry_run: bool,
-) -> Result<(), kube::Error> {
-    let params = DeleteParams {
-        dry_run,
-        ..DeleteParams::background()
-    };
-    match api.delete(name, &params).await {
+pub async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), RequestError> {
+    match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-        Err(error) => Err(error),
+        Err(error) => Err(failed(api, "delete", Some(name), &error)),
     }
 }
 
-/// One line about a failed request: the API's own message (which names the
-/// field, never a value of a Secret cafectl sends without data), or the
-/// transport error.
-pub fn describe_error(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => {
-            let message = if status.message.is_empty() {
-                status.reason.clone()
-            } else {
-                status.message.clone()
-            };
-            format!("{message} (HTTP {})", status.code)
-        }
-        // Transport errors nest wrappers ("client error (Connect)"); the
-        // innermost two say what happened.
-        other => {
-            let mut chain = vec![other.to_string()];
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                chain.push(cause.to_string());
-                source = cause.source();
-            }
-            let innermost = chain.len().saturating_sub(2);
-            chain[innermost..].join(": ")
-        }
-    }
+/// `verb` on `name` (or on the whole resource) failed with `error`.
+fn failed(
+    api: &Api<DynamicObject>,
+    verb: &str,
+    name: Option<&str>,
+    error: &kube::Error,
+) -> RequestError {
+    let resource = RequestTarget::of(api);
+    let what = match name {
+        Some(name) => format!("{}/{name}", resource.plural),
+        None => resource.plural.clone(),
+    };
+    RequestError::new(verb, &what, &resource, error)
 }

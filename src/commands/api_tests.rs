@@ -5,13 +5,14 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::fake_api::{object_path, FakeApi, Fault, Recorded};
-use super::session::Session;
 use super::{apply, diff, teardown, Exit};
 use crate::cli::{ApplyArgs, ConnectionArgs, DiffArgs, ProfileArgs, TeardownArgs};
+use crate::cluster::session::Session;
 use crate::profile::{self, ProfileRequest};
 
 const NAMESPACE: &str = "cloud-cafe";
-const SELECTOR: &str = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcafectl%2Capp.kubernetes.io%2Fpart-of%3Dcafe-cache";
+const INVENTORY: &str =
+    "/api/v1/namespaces/cloud-cafe/configmaps/cafectl-inventory.cafe-cache.redis";
 
 fn profile_args() -> ProfileArgs {
     ProfileArgs {
@@ -102,11 +103,28 @@ async fn run_teardown(session: &Session, delete_data: bool) -> (anyhow::Result<E
     )
 }
 
+/// The server-side applies of rendered objects (not of the inventory).
 fn patches(requests: &[Recorded]) -> Vec<&Recorded> {
     requests
         .iter()
-        .filter(|request| request.method == "PATCH")
+        .filter(|request| request.method == "PATCH" && request.path != INVENTORY)
         .collect()
+}
+
+/// An object as cafectl's apply leaves it: labelled and managed by cafectl.
+fn applied(name: &str, extra: Value) -> Value {
+    let mut object = labelled(name, extra);
+    object["metadata"]["managedFields"] = json!([{"manager": "cafectl", "operation": "Apply"}]);
+    object
+}
+
+/// This profile's inventory, listing `objects`.
+fn inventory(objects: &[&str]) -> Value {
+    json!({"metadata": {"name": "cafectl-inventory.cafe-cache.redis", "namespace": NAMESPACE,
+        "labels": {"app.kubernetes.io/managed-by": "cafectl", "app.kubernetes.io/part-of": "cafe-cache",
+                   "cafectl.io/inventory": "redis"},
+        "managedFields": [{"manager": "cafectl", "operation": "Apply"}]},
+        "data": {"objects": objects.iter().map(|label| format!("{label}\n")).collect::<String>()}})
 }
 
 #[tokio::test]
@@ -149,6 +167,21 @@ async fn apply_sends_server_side_apply_as_cafectl_in_stage_order() {
         stages.windows(2).all(|pair| pair[0] <= pair[1]),
         "{stages:?}"
     );
+    // The inventory is recorded once the namespace exists and before the
+    // next stage creates anything, then again at the end.
+    let order: Vec<&str> = requests
+        .iter()
+        .filter(|request| request.method == "PATCH")
+        .map(|request| request.path.as_str())
+        .collect();
+    let writes: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(_, path)| **path == INVENTORY)
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(writes, [1, order.len() - 1], "{order:?}");
+    assert!(order[0].ends_with("/namespaces/cloud-cafe"), "{order:?}");
 }
 
 #[tokio::test]
@@ -203,13 +236,26 @@ async fn force_is_sent_only_with_force_conflicts() {
 }
 
 #[tokio::test]
-async fn prune_deletes_only_this_profiles_leftovers() {
+async fn prune_deletes_only_what_the_inventory_lists_and_releases_shared_objects() {
     let fake = FakeApi::default();
+    // Listed in the inventory and no longer rendered: pruned.
     fake.insert(
         "autoscaling/v2",
         "HorizontalPodAutoscaler",
         NAMESPACE,
-        labelled("old-tier", json!({})),
+        applied("old-tier", json!({})),
+    );
+    // Listed, but another tool keeps keys in it: released, not deleted.
+    let mut shared = applied("cache-config", json!({"data": {"DB_HOST": "mysql"}}));
+    shared["metadata"]["managedFields"] = json!([{"manager": "cafectl", "operation": "Apply"}, {"manager": "kubectl-create", "operation": "Update"}]);
+    fake.insert("v1", "ConfigMap", NAMESPACE, shared);
+    // Labelled as this profile's but not in its inventory (another Redis's,
+    // say): left alone.
+    fake.insert(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        NAMESPACE,
+        applied("unlisted", json!({})),
     );
     fake.insert(
         "v1",
@@ -223,10 +269,32 @@ async fn prune_deletes_only_this_profiles_leftovers() {
         NAMESPACE,
         labelled("data-redis-0", json!({})),
     );
+    fake.insert(
+        "v1",
+        "ConfigMap",
+        NAMESPACE,
+        inventory(&[
+            "HorizontalPodAutoscaler/cloud-cafe/old-tier",
+            "ConfigMap/cloud-cafe/cache-config",
+            "PersistentVolumeClaim/cloud-cafe/data-redis-0",
+        ]),
+    );
     let session = session(&fake).await;
     let (_, output) = run_apply(&fake, &session, false).await;
     assert!(
         output.contains("HorizontalPodAutoscaler/cloud-cafe/old-tier pruned"),
+        "{output}"
+    );
+    assert!(
+        output.contains(
+            "ConfigMap/cloud-cafe/cache-config released (other managers keep it: kubectl-create)"
+        ),
+        "{output}"
+    );
+    assert!(
+        output.contains(
+            "note: PersistentVolumeClaim/cloud-cafe/data-redis-0 not pruned: apply never deletes"
+        ),
         "{output}"
     );
     let deletes: Vec<Recorded> = fake
@@ -245,15 +313,14 @@ async fn prune_deletes_only_this_profiles_leftovers() {
         "{}",
         deletes[0].body
     );
-    let lists: Vec<Recorded> = fake
-        .recorded()
-        .into_iter()
-        .filter(|request| request.query.contains("labelSelector"))
-        .collect();
-    assert!(
-        !lists.is_empty() && lists.iter().all(|list| list.query_has(SELECTOR)),
-        "{lists:?}"
-    );
+    // The inventory now lists exactly the render.
+    let recorded = fake.objects.lock().unwrap()[INVENTORY]["data"]["objects"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut expected: Vec<String> = session.objects.iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(recorded.lines().collect::<Vec<_>>(), expected);
 }
 
 #[tokio::test]
@@ -302,7 +369,7 @@ async fn teardown_deletes_what_it_owns_keeps_data_and_releases_shared_objects() 
     let (exit, output) = run_teardown(&session, false).await;
     assert_eq!(exit.unwrap(), Exit::Success, "{output}");
     assert!(
-        output.contains("keep    PersistentVolumeClaim/cloud-cafe/data-redis-0 (1Gi)"),
+        output.contains("keep    PersistentVolumeClaim/cloud-cafe/data-redis-0 (data (1Gi); delete with --delete-data)"),
         "{output}"
     );
 
@@ -342,10 +409,16 @@ async fn teardown_deletes_what_it_owns_keeps_data_and_releases_shared_objects() 
         "the release must drop cafectl's keys: {}",
         release.body
     );
-    assert!(requests
+    // The data is kept, so the namespace and the inventory naming it stay.
+    assert!(
+        output.contains("Namespace/cloud-cafe kept: it still holds the kept data volumes"),
+        "{output}"
+    );
+    assert!(!deleted
         .iter()
-        .filter(|r| r.query.contains("labelSelector"))
-        .all(|r| r.query_has(SELECTOR)));
+        .any(|path| path.ends_with("/namespaces/cloud-cafe") || *path == INVENTORY));
+    let recorded = fake.objects.lock().unwrap()[INVENTORY]["data"]["objects"].clone();
+    assert_eq!(recorded, json!("Namespace/cloud-cafe\n"));
 }
 
 #[tokio::test]
@@ -538,16 +611,113 @@ async fn a_field_conflict_names_the_field_and_the_manager_and_stops_later_stages
     }
 }
 
+/// `apply` over a connection with --timeout `timeout`: its result, and the
+/// PATCH requests of the StatefulSet it sent.
+async fn apply_within(
+    fake: &FakeApi,
+    timeout: std::time::Duration,
+) -> (anyhow::Result<Exit>, Vec<Recorded>) {
+    let profile = profile::load(&ProfileRequest {
+        files: profile_args().profiles,
+        ..Default::default()
+    })
+    .unwrap();
+    let session = Session::start(profile, fake.connect_within(timeout))
+        .await
+        .unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = apply::execute(&session, &apply_args(false), &mut out, &mut err).await;
+    let sent = patches(&fake.recorded())
+        .into_iter()
+        .filter(|patch| patch.path.ends_with("/statefulsets/redis"))
+        .cloned()
+        .collect();
+    (result, sent)
+}
+
 #[tokio::test]
-async fn a_busy_or_failing_api_server_stops_apply_with_its_status() {
-    for (status, message) in [
-        (
+async fn a_busy_api_server_is_retried_after_its_retry_after() {
+    let fake = FakeApi::default();
+    fake.fail(
+        Fault::status(
+            "PATCH",
+            "/statefulsets/redis",
             StatusCode::TOO_MANY_REQUESTS,
             "too many requests, please try again later",
-        ),
+        )
+        .retry_after(1)
+        .times(1),
+    );
+    let (result, sent) = apply_within(&fake, std::time::Duration::from_secs(5)).await;
+    assert_eq!(result.unwrap(), Exit::Success);
+    assert_eq!(sent.len(), 2);
+    let waited = sent[1].at - sent[0].at;
+    assert!(
+        waited >= std::time::Duration::from_secs(1),
+        "Retry-After: 1 but the retry came after {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_api_server_is_retried_with_backoff() {
+    let fake = FakeApi::default();
+    fake.fail(
+        Fault::status(
+            "PATCH",
+            "/statefulsets/redis",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is currently unable to handle the request",
+        )
+        .times(2),
+    );
+    let (result, sent) = apply_within(&fake, std::time::Duration::from_secs(5)).await;
+    assert_eq!(result.unwrap(), Exit::Success);
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent[2].at - sent[1].at > sent[1].at - sent[0].at,
+        "the backoff grows"
+    );
+}
+
+#[tokio::test]
+async fn a_server_busy_past_the_timeout_stops_apply_saying_it_retried() {
+    let fake = FakeApi::default();
+    fake.fail(
+        Fault::status(
+            "PATCH",
+            "/statefulsets/redis",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is currently unable to handle the request",
+        )
+        .retry_after(1),
+    );
+    let (result, sent) = apply_within(&fake, std::time::Duration::from_secs(2)).await;
+    let text = format!("{:#}", result.unwrap_err());
+    assert!(
+        text.contains("cannot patch statefulsets/redis: the server is currently unable to handle the request (HTTP 503); the API server is overloaded and still was after cafectl retried within --timeout"),
+        "{text}"
+    );
+    // Sent at 0 s and 1 s; waiting another second would pass the 2 s timeout.
+    assert_eq!(sent.len(), 2);
+    let kinds = patched_kinds(&fake);
+    assert!(
+        !kinds.iter().any(|kind| kind == "horizontalpodautoscalers"),
+        "a later stage was applied: {kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_or_forbidding_api_server_stops_apply_at_once_saying_what_failed() {
+    for (status, message, expected) in [
         (
             StatusCode::INTERNAL_SERVER_ERROR,
             "etcdserver: request timed out",
+            "cannot patch statefulsets/redis: etcdserver: request timed out (HTTP 500); the API server failed: try again",
+        ),
+        (
+            StatusCode::FORBIDDEN,
+            "statefulsets.apps \"redis\" is forbidden: User \"dev\" cannot patch resource \"statefulsets\"",
+            "(HTTP 403); forbidden: cafectl may not patch statefulsets in namespace cloud-cafe; ask a cluster admin for that permission (check with `kubectl auth can-i patch statefulsets -n cloud-cafe`)",
         ),
     ] {
         let fake = FakeApi::default();
@@ -557,16 +727,10 @@ async fn a_busy_or_failing_api_server_stops_apply_with_its_status() {
             status,
             message,
         ));
-        let session = session(&fake).await;
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let error = apply::execute(&session, &apply_args(false), &mut out, &mut err)
-            .await
-            .unwrap_err();
-        let text = format!("{error:#}");
-        assert!(
-            text.contains(&format!("{message} (HTTP {})", status.as_u16())),
-            "{text}"
-        );
+        let (result, sent) = apply_within(&fake, std::time::Duration::from_secs(5)).await;
+        let text = format!("{:#}", result.unwrap_err());
+        assert!(text.contains(expected), "{text}");
+        assert_eq!(sent.len(), 1, "HTTP {status} is not retried");
         let kinds = patched_kinds(&fake);
         assert!(
             !kinds.iter().any(|kind| kind == "horizontalpodautoscalers"),

@@ -11,6 +11,7 @@ use kube::Client;
 use serde_json::{json, Value};
 
 use crate::cluster::connect::Connection;
+use crate::cluster::retry;
 use crate::render::KINDS;
 
 #[derive(Debug, Clone)]
@@ -20,6 +21,7 @@ pub struct Recorded {
     pub query: String,
     pub content_type: String,
     pub body: String,
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -42,6 +44,8 @@ pub struct Fault {
     pub status: StatusCode,
     pub body: Value,
     pub times: usize,
+    /// Seconds, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl Fault {
@@ -51,6 +55,8 @@ impl Fault {
             StatusCode::NOT_FOUND => "NotFound",
             StatusCode::CONFLICT => "Conflict",
             StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+            StatusCode::FORBIDDEN => "Forbidden",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
             _ => "InternalError",
         };
         Fault {
@@ -60,6 +66,7 @@ impl Fault {
             body: json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                          "message": message, "reason": reason, "code": status.as_u16()}),
             times: usize::MAX,
+            retry_after: None,
         }
     }
 
@@ -79,6 +86,11 @@ impl Fault {
 
     pub fn times(mut self, times: usize) -> Fault {
         self.times = times;
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Fault {
+        self.retry_after = Some(seconds);
         self
     }
 }
@@ -118,6 +130,11 @@ pub fn object_path(api_version: &str, kind: &str, namespace: &str, name: &str) -
 impl FakeApi {
     /// A connection whose client talks to this fake.
     pub fn connect(&self) -> Connection {
+        self.connect_within(std::time::Duration::from_secs(5))
+    }
+
+    /// A connection whose --timeout is `timeout`.
+    pub fn connect_within(&self, timeout: std::time::Duration) -> Connection {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let fake = self.clone();
         tokio::spawn(async move {
@@ -126,10 +143,13 @@ impl FakeApi {
                 respond.send_response(response);
             }
         });
+        let service = tower::ServiceBuilder::new()
+            .layer(retry::layer(timeout))
+            .service(service);
         Connection {
             client: Client::new(service, "default"),
             server: "https://fake.invalid/".to_owned(),
-            timeout: std::time::Duration::from_secs(5),
+            timeout,
         }
     }
 
@@ -153,7 +173,13 @@ impl FakeApi {
             fault.times > 0 && fault.method == method && path.contains(&fault.path)
         })?;
         fault.times -= 1;
-        Some(reply(fault.status, fault.body.clone()))
+        let mut response = reply(fault.status, fault.body.clone());
+        if let Some(seconds) = fault.retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, seconds.into());
+        }
+        Some(response)
     }
 
     pub fn recorded(&self) -> Vec<Recorded> {
@@ -190,6 +216,7 @@ impl FakeApi {
             query: query.clone(),
             content_type,
             body: body.clone(),
+            at: std::time::Instant::now(),
         });
         if let Some(failure) = self.fault_for(&method, &path) {
             return failure;
@@ -229,13 +256,15 @@ impl FakeApi {
                 let applied: Value = serde_yaml::from_str(&body).unwrap_or(Value::Null);
                 let mut result = objects.get(&path).cloned().unwrap_or_else(|| json!({}));
                 merge(&mut result, &applied);
+                record_manager(&mut result, &query, "Apply");
                 if !dry_run {
                     objects.insert(path, result.clone());
                 }
                 reply(StatusCode::OK, result)
             }
             "POST" => {
-                let created: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let mut created: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                record_manager(&mut created, &query, "Update");
                 let name = created["metadata"]["name"].as_str().unwrap_or_default();
                 let key = format!("{path}/{name}");
                 if objects.contains_key(&key) {
@@ -258,6 +287,25 @@ impl FakeApi {
             },
             _ => not_found(),
         }
+    }
+}
+
+/// As the API server does: the request's field manager joins the object's
+/// managedFields.
+fn record_manager(object: &mut Value, query: &str, operation: &str) {
+    let Some(manager) = query
+        .split('&')
+        .find_map(|part| part.strip_prefix("fieldManager="))
+    else {
+        return;
+    };
+    let entries = &mut object["metadata"]["managedFields"];
+    if !entries.is_array() {
+        *entries = json!([]);
+    }
+    let entries = entries.as_array_mut().unwrap();
+    if !entries.iter().any(|entry| entry["manager"] == manager) {
+        entries.push(json!({"manager": manager, "operation": operation}));
     }
 }
 

@@ -3,7 +3,6 @@
 pub mod apply;
 pub mod diff;
 pub mod render;
-mod session;
 
 #[cfg(test)]
 mod api_tests;
@@ -13,8 +12,10 @@ pub mod teardown;
 
 use std::io::Write;
 
+use anyhow::Context as _;
+
 use crate::cli::Command;
-use session::{block_on, Session};
+use crate::cluster::session::Session;
 
 /// How a run ended, as the process exit code (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,16 @@ pub fn run(
             teardown::execute(&session, args, stdout, stderr).await
         }),
     }
+}
+
+/// Runs the async part of a verb on a small runtime of its own.
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
 }
 
 /// Colour only on a terminal, and never when NO_COLOR is set (to anything).

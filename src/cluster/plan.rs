@@ -1,0 +1,302 @@
+//! What an apply would do: every rendered object compared with the server's
+//! dry-run of it, and what prune would do with the objects this profile's
+//! inventory lists that the render no longer has.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use kube::api::DynamicObject;
+use serde::Serialize;
+use serde_json::Value;
+use similar::TextDiff;
+
+use super::inventory::{self, INVENTORY_LABEL};
+use super::live::{self, ApplyError, ApplyOptions};
+use super::normalize::{mask_pair, normalize};
+use super::session::Session;
+use super::state::{LiveObject, LiveState};
+use crate::render::Object;
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub create: Vec<Change>,
+    pub change: Vec<Change>,
+    /// Objects apply would delete.
+    pub prune: Vec<String>,
+    /// Objects others also manage: apply gives up cafectl's fields only.
+    pub release: Vec<String>,
+    /// Objects apply leaves alone although the render no longer has them.
+    pub keep: Vec<Kept>,
+    pub unchanged: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Change {
+    pub object: String,
+    /// Unified diff of the normalised, masked YAML.
+    pub diff: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    pub object: String,
+    pub reason: String,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !(self.create.is_empty()
+            && self.change.is_empty()
+            && self.prune.is_empty()
+            && self.release.is_empty())
+    }
+
+    pub fn summary(&self) -> String {
+        let mut summary = format!(
+            "{} to create, {} to change, {} to prune, ",
+            self.create.len(),
+            self.change.len(),
+            self.prune.len(),
+        );
+        if !self.release.is_empty() {
+            summary += &format!("{} to release, ", self.release.len());
+        }
+        summary + &format!("{} unchanged", self.unchanged.len())
+    }
+
+    /// One round of concurrent requests: the live state (a list per kind,
+    /// the namespace) and a server-side dry-run apply of every object.
+    pub async fn build(session: &Session) -> anyhow::Result<Plan> {
+        // Converted once: both the dry-run and the comparison use it.
+        let rendered = session
+            .objects
+            .iter()
+            .map(|object| serde_json::to_value(&object.value))
+            .collect::<Result<Vec<Value>, _>>()?;
+        let (state, dry_runs) = futures::join!(
+            LiveState::read(session),
+            join_all(
+                session
+                    .objects
+                    .iter()
+                    .zip(&rendered)
+                    .map(|(object, rendered)| dry_run(session, object, rendered))
+            )
+        );
+        let state = state?;
+        let leftovers = leftovers(session, &state);
+        let mut plan = Plan {
+            create: Vec::new(),
+            change: Vec::new(),
+            prune: labels(&leftovers.delete),
+            release: labels(&leftovers.release),
+            keep: leftovers.keep,
+            unchanged: Vec::new(),
+        };
+        for ((object, rendered), dry_run) in session.objects.iter().zip(&rendered).zip(dry_runs) {
+            let label = object.to_string();
+            let live = state.find(&label).map(|found| found.object.clone());
+            let (before, after) = compare(object, rendered, live, dry_run?)?;
+            let (before, after) = mask_pair(&object.kind, before.as_ref(), &after);
+            let after_yaml = to_yaml(&after);
+            match before {
+                None => plan.create.push(Change {
+                    diff: unified(&label, "", &after_yaml),
+                    object: label,
+                }),
+                Some(before) => {
+                    let before_yaml = to_yaml(&before);
+                    if before_yaml == after_yaml {
+                        plan.unchanged.push(label);
+                    } else {
+                        plan.change.push(Change {
+                            diff: unified(&label, &before_yaml, &after_yaml),
+                            object: label,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+fn labels(objects: &[&LiveObject]) -> Vec<String> {
+    objects.iter().map(|found| found.label.clone()).collect()
+}
+
+/// What prune or teardown does with live objects: shared ones are
+/// released, never deleted; kept ones say why.
+pub struct Removal<'a> {
+    pub delete: Vec<&'a LiveObject>,
+    pub release: Vec<&'a LiveObject>,
+    pub keep: Vec<Kept>,
+}
+
+/// Sorts `listed` (labels from this profile's inventory) by what removing
+/// each would touch: gone ones are dropped; one another profile's inventory
+/// lists, or that cafectl no longer manages, is kept; one other managers
+/// also wrote is released; the rest may be deleted.
+pub fn sort<'a>(
+    session: &Session,
+    state: &'a LiveState,
+    listed: impl IntoIterator<Item = String>,
+) -> Removal<'a> {
+    let ours = inventory::name_of(session);
+    let mut claimed: BTreeMap<String, String> = BTreeMap::new();
+    for other in state.inventories().into_iter().filter(|i| i.name != ours) {
+        for object in other.objects {
+            claimed.entry(object).or_insert_with(|| other.owner.clone());
+        }
+    }
+    let mut sorted = Removal {
+        delete: Vec::new(),
+        release: Vec::new(),
+        keep: Vec::new(),
+    };
+    let mut found: Vec<&LiveObject> = listed
+        .into_iter()
+        .filter_map(|label| state.find(&label))
+        .collect();
+    found.sort_by(|a, b| (a.stage, &a.label).cmp(&(b.stage, &b.label)));
+    for found in found {
+        let keep = |reason: String| Kept {
+            object: found.label.clone(),
+            reason,
+        };
+        if let Some(owner) = claimed.get(&found.label) {
+            sorted.keep.push(keep(format!(
+                "cafectl's inventory for {owner} still lists it"
+            )));
+        } else if !found.managed_by_cafectl() {
+            sorted.keep.push(keep(
+                "cafectl no longer manages any of its fields".to_owned(),
+            ));
+        } else if !found.other_managers().is_empty() {
+            sorted.release.push(found);
+        } else {
+            sorted.delete.push(found);
+        }
+    }
+    sorted
+}
+
+/// The objects this profile's inventory lists that the render no longer
+/// has. Volume claims and the namespace are never pruned. Without an
+/// inventory (objects applied before cafectl kept one) nothing is
+/// pruned: the labelled objects the render lacks are listed instead, as
+/// labels alone cannot tell this Redis's objects from another's.
+pub fn leftovers<'a>(session: &Session, state: &'a LiveState) -> Removal<'a> {
+    let rendered = inventory::labels_of(&session.objects);
+    let ours = inventory::name_of(session);
+    let Some(inventory) = state.inventories().into_iter().find(|i| i.name == ours) else {
+        let keep = state
+                .objects
+                .iter()
+                .filter(|found| found.labelled_for(session.profile.name.as_str()))
+                .filter(|found| !is_never_pruned(found) && !is_inventory(found))
+                .filter(|found| !rendered.contains(&found.label))
+                .map(|found| Kept {
+                    object: found.label.clone(),
+                    reason: format!("no cafectl inventory lists it (applied by an older cafectl, or by another Redis of profile {}); delete it yourself if it is a leftover", session.profile.name),
+                })
+                .collect();
+        return Removal {
+            delete: Vec::new(),
+            release: Vec::new(),
+            keep,
+        };
+    };
+    let leftover: Vec<&LiveObject> = inventory
+        .objects
+        .iter()
+        .filter(|label| !rendered.contains(label))
+        .filter_map(|label| state.find(label))
+        .collect();
+    let (never, leftover): (Vec<&LiveObject>, Vec<&LiveObject>) = leftover
+        .into_iter()
+        .partition(|found| is_never_pruned(found));
+    let mut removal = sort(
+        session,
+        state,
+        leftover.iter().map(|found| found.label.clone()),
+    );
+    removal.keep.extend(never.into_iter().map(|found| Kept {
+        object: found.label.clone(),
+        reason: "apply never deletes a namespace or a data volume (teardown does)".to_owned(),
+    }));
+    removal
+}
+
+fn is_never_pruned(found: &LiveObject) -> bool {
+    matches!(found.kind, "Namespace" | "PersistentVolumeClaim")
+}
+
+pub fn is_inventory(found: &LiveObject) -> bool {
+    found.kind == "ConfigMap"
+        && found
+            .object
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|labels| labels.contains_key(INVENTORY_LABEL))
+}
+
+/// The server's answer to a dry-run apply: the object as it would be, or
+/// `None` where the namespace does not exist yet (every dry-run inside it
+/// fails until the namespace is created).
+async fn dry_run(
+    session: &Session,
+    object: &Object,
+    rendered: &Value,
+) -> anyhow::Result<Option<Value>> {
+    let api = session.api(object)?;
+    let options = ApplyOptions {
+        force: false,
+        dry_run: true,
+    };
+    match live::apply(&api, &object.name, rendered, options).await {
+        Ok(after) => Ok(Some(serde_json::to_value(&after)?)),
+        Err(ApplyError::Request(error)) if error.is_not_found() => Ok(None),
+        Err(error) => Err(anyhow::anyhow!("{object}: {error}")),
+    }
+}
+
+/// (live, after apply), both normalised. A new object is compared as
+/// rendered rather than as the server would default it, which keeps the
+/// diff to what the profile asks for.
+fn compare(
+    object: &Object,
+    rendered: &Value,
+    live: Option<DynamicObject>,
+    dry_run: Option<Value>,
+) -> anyhow::Result<(Option<Value>, Value)> {
+    match (live, dry_run) {
+        (None, _) => Ok((None, normalize(rendered))),
+        (Some(live), Some(after)) => {
+            // Items of a list come without their type; put it back.
+            let mut live = serde_json::to_value(&live)?;
+            live["apiVersion"] = Value::from(object.api_version.as_str());
+            live["kind"] = Value::from(object.kind.as_str());
+            Ok((Some(normalize(&live)), normalize(&after)))
+        }
+        (Some(_), None) => {
+            anyhow::bail!("{object}: the server could not dry-run an object that exists")
+        }
+    }
+}
+
+fn to_yaml(value: &Value) -> String {
+    serde_yaml::to_string(value).unwrap_or_default()
+}
+
+fn unified(label: &str, before: &str, after: &str) -> String {
+    TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("{label} (live)"),
+            &format!("{label} (after apply)"),
+        )
+        .to_string()
+}

@@ -1,0 +1,152 @@
+//! What `diff`, `apply` and `teardown` share: the rendered profile, one
+//! connection and one discovery pass over the kinds cafectl uses.
+
+use anyhow::Context as _;
+use futures::future::join_all;
+use kube::api::{Api, DynamicObject};
+
+use super::connect::{connect, Connection};
+use super::discovery::{discover, serves, Catalog};
+use super::live;
+use crate::cli::{ConnectionArgs, ProfileArgs};
+use crate::profile::{self, ValidProfile};
+use crate::render::{self, Object, KINDS};
+
+/// The HPAs' targets, checked before applying.
+const DEPLOYMENT: (&str, &str) = ("apps/v1", "Deployment");
+const METRICS_API: &str = "metrics.k8s.io/v1beta1";
+
+pub struct Session {
+    pub profile: ValidProfile,
+    pub objects: Vec<Object>,
+    pub client: kube::Client,
+    pub server: String,
+    pub timeout: std::time::Duration,
+    catalog: Catalog,
+}
+
+impl Session {
+    /// Validates and renders the profile before anything touches the
+    /// cluster, then connects and discovers every kind cafectl may use.
+    pub async fn open(
+        profile_args: &ProfileArgs,
+        connection_args: &ConnectionArgs,
+    ) -> anyhow::Result<Session> {
+        let profile = profile::load(&profile_args.request())?;
+        Session::start(profile, connect(connection_args).await?).await
+    }
+
+    /// Renders the profile and discovers every kind over `connection`.
+    pub async fn start(profile: ValidProfile, connection: Connection) -> anyhow::Result<Session> {
+        let objects = render::render(&profile)
+            .context("cafectl could not render this profile; this is a bug, please report it")?;
+        let Connection {
+            client,
+            server,
+            timeout,
+        } = connection;
+        let kinds = KINDS
+            .iter()
+            .map(|info| (info.api_version, info.kind))
+            .chain([DEPLOYMENT]);
+        let catalog = tokio::time::timeout(timeout, discover(&client, &server, kinds))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot reach the cluster at {server}: no answer within {}s",
+                    timeout.as_secs()
+                )
+            })??;
+        Ok(Session {
+            profile,
+            objects,
+            client,
+            server,
+            timeout,
+            catalog,
+        })
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.profile.profile.namespace.as_str()
+    }
+
+    pub fn api(&self, object: &Object) -> anyhow::Result<Api<DynamicObject>> {
+        self.api_for(&object.api_version, &object.kind)
+    }
+
+    pub fn api_for(&self, api_version: &str, kind: &str) -> anyhow::Result<Api<DynamicObject>> {
+        let resource = self
+            .catalog
+            .get(api_version, kind)
+            .with_context(|| format!("{api_version} {kind} was not discovered"))?;
+        Ok(live::api(&self.client, resource, self.namespace()))
+    }
+
+    /// What the HPAs need and may not have: their target Deployment, CPU
+    /// (or memory) requests on its containers, and the metrics API.
+    pub async fn preflight(&self) -> anyhow::Result<Vec<String>> {
+        let hpas: Vec<&Object> = self
+            .objects
+            .iter()
+            .filter(|object| object.kind == "HorizontalPodAutoscaler")
+            .collect();
+        if hpas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deployments = self.api_for(DEPLOYMENT.0, DEPLOYMENT.1)?;
+        let (metrics, targets) = futures::join!(
+            serves(&self.client, METRICS_API),
+            join_all(hpas.iter().map(|hpa| {
+                let deployments = deployments.clone();
+                async move {
+                    let target = hpa.value["spec"]["scaleTargetRef"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let live = live::get(&deployments, &target).await;
+                    (hpa, target, live)
+                }
+            }))
+        );
+        let mut warnings = Vec::new();
+        if !metrics.map_err(|e| anyhow::anyhow!(super::error::describe(&e).1))? {
+            warnings.push(format!(
+                "the metrics API ({METRICS_API}) is not served: the HPAs cannot read CPU or memory use and will not scale; install metrics-server"
+            ));
+        }
+        for (hpa, target, live) in targets {
+            let namespace = self.namespace();
+            let Some(deployment) = live? else {
+                warnings.push(format!(
+                    "HPA {}: Deployment {namespace}/{target} does not exist; the HPA will do nothing until it does",
+                    hpa.name
+                ));
+                continue;
+            };
+            let deployment = serde_json::to_value(&deployment)?;
+            let metrics: Vec<&str> = hpa.value["spec"]["metrics"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|metric| metric["resource"]["name"].as_str())
+                .collect();
+            let containers = deployment["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for resource in metrics {
+                for container in &containers {
+                    if container["resources"]["requests"][resource].is_null() {
+                        warnings.push(format!(
+                            "HPA {}: container {} of Deployment {namespace}/{target} has no {resource} request; utilization cannot be computed and the HPA will not scale on {resource}",
+                            hpa.name,
+                            container["name"].as_str().unwrap_or("?"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(warnings)
+    }
+}

@@ -1,0 +1,125 @@
+//! Waiting on the cluster, with a line of progress whenever something
+//! changes, up to --timeout: until the workloads are ready (apply), until
+//! deleted objects are gone (teardown).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+
+use super::live;
+use super::readiness::{readiness, Readiness};
+use super::session::Session;
+use super::state::LiveObject;
+use crate::render::Object;
+
+/// Polls the objects that roll out until each is ready, printing a line
+/// whenever one's state changes, up to --timeout.
+pub async fn until_ready(session: &Session, stderr: &mut dyn Write) -> anyhow::Result<()> {
+    let watched: Vec<&Object> = session
+        .objects
+        .iter()
+        .filter(|object| matches!(object.kind.as_str(), "StatefulSet" | "Job"))
+        .collect();
+    let started = Instant::now();
+    let mut last_seen: Vec<Option<Readiness>> = vec![None; watched.len()];
+    loop {
+        let states = join_all(watched.iter().map(|object| async move {
+            let api = session.api(object)?;
+            let live = live::get(&api, &object.name).await?;
+            Ok::<_, anyhow::Error>(match live {
+                Some(live) => readiness(&object.kind, &serde_json::to_value(&live)?),
+                None => Readiness::Pending("does not exist".to_owned()),
+            })
+        }))
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<Readiness>>>()?;
+        let (mut failed, mut pending) = (Vec::new(), Vec::new());
+        for ((object, state), seen) in watched.iter().zip(&states).zip(last_seen.iter_mut()) {
+            let reason = match state {
+                Readiness::Ready => "ready",
+                Readiness::Pending(reason) => {
+                    pending.push(format!("{object}: {reason}"));
+                    reason.as_str()
+                }
+                Readiness::Failed(reason) => {
+                    failed.push(format!("{object}: {reason}"));
+                    reason.as_str()
+                }
+            };
+            if seen.as_ref() != Some(state) {
+                writeln!(
+                    stderr,
+                    "waiting: {object}: {reason} ({}s)",
+                    started.elapsed().as_secs()
+                )?;
+                *seen = Some(state.clone());
+            }
+        }
+        if !failed.is_empty() {
+            anyhow::bail!(
+                "not ready and will not become ready:\n  {}",
+                failed.join("\n  ")
+            );
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= session.timeout {
+            anyhow::bail!(
+                "timed out after {}s waiting for:\n  {}\n(the objects were applied; `cafectl apply` again waits again, --no-wait skips the wait)",
+                session.timeout.as_secs(),
+                pending.join("\n  ")
+            );
+        }
+        tokio::time::sleep(
+            Duration::from_secs(2).min(session.timeout.saturating_sub(started.elapsed())),
+        )
+        .await;
+    }
+}
+
+/// Polls until every object of `objects` is gone.
+pub async fn until_gone(
+    objects: &[&LiveObject],
+    timeout: Duration,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut reported = None;
+    loop {
+        let present = join_all(
+            objects
+                .iter()
+                .map(|found| live::get(&found.api, &found.name)),
+        )
+        .await;
+        let remaining: Vec<&str> = objects
+            .iter()
+            .zip(present)
+            .filter(|(_, live)| !matches!(live, Ok(None)))
+            .map(|(found, _)| found.label.as_str())
+            .collect();
+        if remaining.is_empty() {
+            return Ok(());
+        }
+        if reported != Some(remaining.len()) {
+            writeln!(
+                stderr,
+                "waiting for {} object(s) to go ({}s)",
+                remaining.len(),
+                started.elapsed().as_secs()
+            )?;
+            reported = Some(remaining.len());
+        }
+        if started.elapsed() >= timeout {
+            anyhow::bail!(
+                "timed out after {}s; still present:\n  {}",
+                timeout.as_secs(),
+                remaining.join("\n  ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
