@@ -577,3 +577,242 @@ fn a_changed_password_shows_as_a_masked_change() {
         assert!(!output.contains(password), "the password was printed");
     }
 }
+
+impl Scratch {
+    /// Creates `object` in this namespace as `kubectl create` would, for
+    /// objects other tools own.
+    fn create_foreign(&self, api_version: &str, kind: &str, object: serde_json::Value) {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            group, version, kind,
+        ));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        let mut object: DynamicObject = serde_json::from_value(object).unwrap();
+        object.types = Some(kube::api::TypeMeta {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        });
+        let create = PostParams {
+            field_manager: Some("kubectl-create".to_owned()),
+            ..Default::default()
+        };
+        self.runtime.block_on(api.create(&create, &object)).unwrap();
+    }
+
+    fn create_namespace(&self) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": self.namespace}})).unwrap();
+        let create = PostParams {
+            field_manager: Some("kubectl-create".to_owned()),
+            ..Default::default()
+        };
+        self.runtime
+            .block_on(namespaces.create(&create, &namespace))
+            .unwrap();
+    }
+
+    fn namespace_exists(&self) -> bool {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        self.runtime
+            .block_on(namespaces.get_opt(&self.namespace))
+            .unwrap()
+            .is_some()
+    }
+
+    fn exists<K>(&self, name: &str) -> bool
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        self.runtime
+            .block_on(self.api::<K>().get_opt(name))
+            .unwrap()
+            .is_some()
+    }
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn renaming_a_shared_app_config_releases_it_instead_of_pruning_it() {
+    let mut scratch = Scratch::new("shared");
+    scratch.create_namespace();
+    scratch.create_foreign(
+        "v1",
+        "ConfigMap",
+        json!({"metadata": {"name": "app-config"}, "data": {"DB_HOST": "mysql-service"}}),
+    );
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    let renamed = scratch.cafectl(&["apply", "--no-wait", "--set", "appConfig.name=cache-config"]);
+    assert_eq!(code(&renamed), Some(0), "{}", common::describe(&renamed));
+    assert!(
+        stdout(&renamed).contains(&format!(
+            "ConfigMap/{}/app-config released (other managers keep it: kubectl-create)",
+            scratch.namespace
+        )),
+        "{}",
+        common::describe(&renamed)
+    );
+    let app_config = scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().get_opt("app-config"))
+        .unwrap()
+        .expect("the other tool's app-config was deleted");
+    let data = app_config.data.clone().unwrap_or_default();
+    assert_eq!(
+        data.get("DB_HOST").map(String::as_str),
+        Some("mysql-service")
+    );
+    assert!(!data.contains_key("REDIS_HOST"), "{data:?}");
+    assert!(!app_config
+        .labels()
+        .contains_key("app.kubernetes.io/managed-by"));
+    let cache_config = scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().get("cache-config"))
+        .unwrap();
+    assert!(cache_config.data.unwrap().contains_key("REDIS_HOST"));
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn teardown_keeps_a_namespace_that_holds_what_others_put_there() {
+    let mut scratch = Scratch::new("foreign");
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    // Kinds cafectl never renders: only discovery finds them.
+    scratch.create_foreign(
+        "v1",
+        "ServiceAccount",
+        json!({"metadata": {"name": "ci-bot"}}),
+    );
+    scratch.create_foreign(
+        "batch/v1",
+        "CronJob",
+        json!({"metadata": {"name": "nightly-report"}, "spec": {"schedule": "0 3 * * *",
+            "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "report", "image": "localhost/lab/client:1"}]}}}}}}),
+    );
+    scratch.create_foreign(
+        "networking.k8s.io/v1",
+        "Ingress",
+        json!({"metadata": {"name": "cafe"}, "spec": {"defaultBackend": {
+            "service": {"name": "frontend", "port": {"number": 80}}}}}),
+    );
+    let teardown = scratch.cafectl(&["teardown", "--yes", "--delete-data"]);
+    assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
+    let kept = stdout(&teardown)
+        .lines()
+        .find(|line| line.starts_with(&format!("Namespace/{} kept: it still holds", scratch.namespace)))
+        .unwrap_or_default()
+        .to_owned();
+    for foreign in ["ServiceAccount/ci-bot", "CronJob/nightly-report", "Ingress/cafe"] {
+        assert!(kept.contains(foreign), "{foreign} not named: {}", stdout(&teardown));
+    }
+    assert!(scratch.namespace_exists());
+    assert!(scratch.exists::<k8s_openapi::api::core::v1::ServiceAccount>("ci-bot"));
+    assert!(scratch.exists::<k8s_openapi::api::batch::v1::CronJob>("nightly-report"));
+    assert!(scratch.exists::<k8s_openapi::api::networking::v1::Ingress>("cafe"));
+    assert!(!scratch.exists::<Secret>("redis-auth"), "cafectl's own objects go");
+
+    // Once the others are gone, teardown again deletes the namespace.
+    for (api_version, kind, name) in [
+        ("v1", "ServiceAccount", "ci-bot"),
+        ("batch/v1", "CronJob", "nightly-report"),
+        ("networking.k8s.io/v1", "Ingress", "cafe"),
+    ] {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            group, version, kind,
+        ));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(scratch.client.clone(), &scratch.namespace, &resource);
+        scratch
+            .runtime
+            .block_on(api.delete(name, &DeleteParams::default()))
+            .unwrap();
+    }
+    let again = scratch.cafectl(&["teardown", "--yes", "--delete-data"]);
+    assert_eq!(code(&again), Some(0), "{}", common::describe(&again));
+    assert!(
+        stdout(&again).contains(&format!("Namespace/{} deleted", scratch.namespace)),
+        "{}",
+        common::describe(&again)
+    );
+    assert!(!scratch.namespace_exists());
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn keeping_the_data_then_deleting_it_leaves_no_namespace() {
+    let mut scratch = Scratch::new("keep-data");
+    scratch.sets.clear(); // the data claim is the point
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    let claim = "data-redis-0";
+    for _ in 0..100 {
+        if scratch.exists::<PersistentVolumeClaim>(claim) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(scratch.exists::<PersistentVolumeClaim>(claim), "the StatefulSet made its claim");
+
+    let keep = scratch.cafectl(&["teardown", "--yes"]);
+    assert_eq!(code(&keep), Some(0), "{}", common::describe(&keep));
+    assert!(
+        stdout(&keep).contains(&format!(
+            "Namespace/{} kept: it still holds the kept data volumes",
+            scratch.namespace
+        )),
+        "{}",
+        common::describe(&keep)
+    );
+    assert!(scratch.exists::<PersistentVolumeClaim>(claim));
+    assert!(scratch.namespace_exists());
+
+    let delete = scratch.cafectl(&["teardown", "--yes", "--delete-data"]);
+    assert_eq!(code(&delete), Some(0), "{}", common::describe(&delete));
+    assert!(
+        stdout(&delete).contains(&format!("PersistentVolumeClaim/{}/{claim} deleted", scratch.namespace)),
+        "{}",
+        common::describe(&delete)
+    );
+    assert!(
+        !scratch.namespace_exists(),
+        "an orphaned namespace: {}",
+        common::describe(&delete)
+    );
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn two_redis_of_one_profile_in_one_namespace_leave_each_other_alone() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let mut scratch = Scratch::new("two-redis");
+    for redis in ["cache-a", "cache-b"] {
+        let apply = scratch.cafectl(&["apply", "--no-wait", "--set", &format!("redis.name={redis}")]);
+        assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+        assert!(!stdout(&apply).contains("pruned"), "{}", common::describe(&apply));
+    }
+    assert!(scratch.exists::<StatefulSet>("cache-a"), "applying cache-b pruned cache-a");
+    assert!(scratch.exists::<StatefulSet>("cache-b"));
+
+    let teardown = scratch.cafectl(&["teardown", "--yes", "--set", "redis.name=cache-b"]);
+    assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
+    assert!(!scratch.exists::<StatefulSet>("cache-b"));
+    assert!(scratch.exists::<StatefulSet>("cache-a"), "teardown of cache-b took cache-a");
+    assert!(scratch.exists::<Secret>("cache-a-auth"));
+    // What both share stays while cache-a's inventory lists it.
+    assert!(scratch.exists::<ConfigMap>("app-config"));
+    assert!(
+        stdout(&teardown).contains("cafectl's inventory for cafe-cache/cache-a still lists it"),
+        "{}",
+        common::describe(&teardown)
+    );
+    assert!(scratch.namespace_exists());
+}
