@@ -707,17 +707,33 @@ fn teardown_keeps_a_namespace_that_holds_what_others_put_there() {
     assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
     let kept = stdout(&teardown)
         .lines()
-        .find(|line| line.starts_with(&format!("Namespace/{} kept: it still holds", scratch.namespace)))
+        .find(|line| {
+            line.starts_with(&format!(
+                "Namespace/{} kept: it still holds",
+                scratch.namespace
+            ))
+        })
         .unwrap_or_default()
         .to_owned();
-    for foreign in ["ServiceAccount/ci-bot", "CronJob/nightly-report", "Ingress/cafe"] {
-        assert!(kept.contains(foreign), "{foreign} not named: {}", stdout(&teardown));
+    for foreign in [
+        "ServiceAccount/ci-bot",
+        "CronJob/nightly-report",
+        "Ingress/cafe",
+    ] {
+        assert!(
+            kept.contains(foreign),
+            "{foreign} not named: {}",
+            stdout(&teardown)
+        );
     }
     assert!(scratch.namespace_exists());
     assert!(scratch.exists::<k8s_openapi::api::core::v1::ServiceAccount>("ci-bot"));
     assert!(scratch.exists::<k8s_openapi::api::batch::v1::CronJob>("nightly-report"));
     assert!(scratch.exists::<k8s_openapi::api::networking::v1::Ingress>("cafe"));
-    assert!(!scratch.exists::<Secret>("redis-auth"), "cafectl's own objects go");
+    assert!(
+        !scratch.exists::<Secret>("redis-auth"),
+        "cafectl's own objects go"
+    );
 
     // Once the others are gone, teardown again deletes the namespace.
     for (api_version, kind, name) in [
@@ -760,7 +776,10 @@ fn keeping_the_data_then_deleting_it_leaves_no_namespace() {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert!(scratch.exists::<PersistentVolumeClaim>(claim), "the StatefulSet made its claim");
+    assert!(
+        scratch.exists::<PersistentVolumeClaim>(claim),
+        "the StatefulSet made its claim"
+    );
 
     let keep = scratch.cafectl(&["teardown", "--yes"]);
     assert_eq!(code(&keep), Some(0), "{}", common::describe(&keep));
@@ -778,7 +797,10 @@ fn keeping_the_data_then_deleting_it_leaves_no_namespace() {
     let delete = scratch.cafectl(&["teardown", "--yes", "--delete-data"]);
     assert_eq!(code(&delete), Some(0), "{}", common::describe(&delete));
     assert!(
-        stdout(&delete).contains(&format!("PersistentVolumeClaim/{}/{claim} deleted", scratch.namespace)),
+        stdout(&delete).contains(&format!(
+            "PersistentVolumeClaim/{}/{claim} deleted",
+            scratch.namespace
+        )),
         "{}",
         common::describe(&delete)
     );
@@ -795,17 +817,32 @@ fn two_redis_of_one_profile_in_one_namespace_leave_each_other_alone() {
     use k8s_openapi::api::apps::v1::StatefulSet;
     let mut scratch = Scratch::new("two-redis");
     for redis in ["cache-a", "cache-b"] {
-        let apply = scratch.cafectl(&["apply", "--no-wait", "--set", &format!("redis.name={redis}")]);
+        let apply = scratch.cafectl(&[
+            "apply",
+            "--no-wait",
+            "--set",
+            &format!("redis.name={redis}"),
+        ]);
         assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
-        assert!(!stdout(&apply).contains("pruned"), "{}", common::describe(&apply));
+        assert!(
+            !stdout(&apply).contains("pruned"),
+            "{}",
+            common::describe(&apply)
+        );
     }
-    assert!(scratch.exists::<StatefulSet>("cache-a"), "applying cache-b pruned cache-a");
+    assert!(
+        scratch.exists::<StatefulSet>("cache-a"),
+        "applying cache-b pruned cache-a"
+    );
     assert!(scratch.exists::<StatefulSet>("cache-b"));
 
     let teardown = scratch.cafectl(&["teardown", "--yes", "--set", "redis.name=cache-b"]);
     assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
     assert!(!scratch.exists::<StatefulSet>("cache-b"));
-    assert!(scratch.exists::<StatefulSet>("cache-a"), "teardown of cache-b took cache-a");
+    assert!(
+        scratch.exists::<StatefulSet>("cache-a"),
+        "teardown of cache-b took cache-a"
+    );
     assert!(scratch.exists::<Secret>("cache-a-auth"));
     // What both share stays while cache-a's inventory lists it.
     assert!(scratch.exists::<ConfigMap>("app-config"));
@@ -815,4 +852,77 @@ fn two_redis_of_one_profile_in_one_namespace_leave_each_other_alone() {
         common::describe(&teardown)
     );
     assert!(scratch.namespace_exists());
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn a_user_who_may_only_read_is_told_which_verb_on_which_resource_is_forbidden() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let mut scratch = Scratch::new("forbidden");
+    scratch.create_namespace();
+    scratch.create_foreign(
+        "v1",
+        "ServiceAccount",
+        json!({"metadata": {"name": "viewer"}}),
+    );
+    scratch.create_foreign(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        json!({"metadata": {"name": "viewer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": scratch.namespace}]}),
+    );
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))
+            .unwrap();
+    let token = scratch
+        .runtime
+        .block_on(scratch.api::<ServiceAccount>().create_token_request(
+            "viewer",
+            &PostParams::default(),
+            &request,
+        ))
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    // The lab's kubeconfig with the viewer's token instead of the admin's.
+    let mut kubeconfig: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&scratch.kubeconfig).unwrap()).unwrap();
+    kubeconfig["users"][0]["user"] = serde_yaml::to_value(json!({"token": token})).unwrap();
+    let viewer = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(viewer.path(), serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    let admin = std::mem::replace(&mut scratch.kubeconfig, viewer.path().to_owned());
+
+    let diff = scratch.cafectl(&["diff"]);
+    assert_eq!(code(&diff), Some(1), "{}", common::describe(&diff));
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    scratch.kubeconfig = admin;
+    assert_eq!(code(&apply), Some(1), "{}", common::describe(&apply));
+    let stderr = String::from_utf8_lossy(&apply.stderr);
+    assert!(
+        stderr.contains("(HTTP 403); forbidden: cafectl may not patch"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kubectl auth can-i patch "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !scratch.exists::<ConfigMap>("app-config"),
+        "nothing is created by a refused apply"
+    );
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn a_timeout_too_long_for_a_clock_is_refused_before_any_request() {
+    let mut scratch = Scratch::new("timeout");
+    for verb in ["diff", "apply", "teardown"] {
+        let run = scratch.cafectl(&[verb, "--timeout", "18446744073709551615m"]);
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert_eq!(code(&run), Some(64), "{verb}: {stderr}");
+        assert!(stderr.contains("--timeout"), "{verb}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{verb}: {stderr}");
+    }
+    assert!(!scratch.namespace_exists(), "nothing was applied");
 }
