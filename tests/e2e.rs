@@ -351,27 +351,16 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
     let mut scratch = Scratch::new("teardown");
     scratch.sets.clear(); // the volume claim is kept
                           // The namespace and app-config exist before cafectl, as in the lessons.
-    let namespaces: Api<Namespace> = Api::all(scratch.client.clone());
-    let namespace: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": scratch.namespace}})).unwrap();
-    let create = PostParams {
-        field_manager: Some("kubectl-create".to_owned()),
-        ..Default::default()
-    };
-    scratch
-        .runtime
-        .block_on(namespaces.create(&create, &namespace))
-        .unwrap();
+    scratch.create_namespace();
     for (name, data) in [
         ("app-config", json!({"DB_HOST": "mysql-service"})),
         ("mysql-config", json!({"MYSQL_DATABASE": "cloudcafe"})),
     ] {
-        let config: ConfigMap =
-            serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap();
-        scratch
-            .runtime
-            .block_on(scratch.api::<ConfigMap>().create(&create, &config))
-            .unwrap();
+        scratch.create_foreign(
+            "v1",
+            "ConfigMap",
+            json!({"metadata": {"name": name}, "data": data}),
+        );
     }
     // The diff of the shared ConfigMap adds cafectl's keys and touches no other.
     let diff = scratch.cafectl(&["diff"]);
@@ -456,19 +445,7 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
         .block_on(scratch.api::<PersistentVolumeClaim>().get_opt(&claim))
         .unwrap()
         .is_some());
-    let app_config = scratch
-        .runtime
-        .block_on(scratch.api::<ConfigMap>().get("app-config"))
-        .unwrap();
-    let data = app_config.data.clone().unwrap();
-    assert_eq!(
-        data.get("DB_HOST").map(String::as_str),
-        Some("mysql-service")
-    );
-    assert!(!data.contains_key("REDIS_HOST"), "{data:?}");
-    assert!(!app_config
-        .labels()
-        .contains_key("app.kubernetes.io/managed-by"));
+    scratch.assert_app_config_released();
     assert!(scratch
         .runtime
         .block_on(scratch.api::<ConfigMap>().get_opt("mysql-config"))
@@ -479,14 +456,7 @@ fn teardown_keeps_data_shared_keys_and_foreign_objects_and_is_safe_twice() {
         .block_on(scratch.api::<Secret>().get_opt("redis-auth"))
         .unwrap()
         .is_none());
-    assert!(
-        scratch
-            .runtime
-            .block_on(namespaces.get_opt(&scratch.namespace))
-            .unwrap()
-            .is_some(),
-        "not cafectl's namespace"
-    );
+    assert!(scratch.namespace_exists(), "not cafectl's namespace");
 
     let again = scratch.cafectl(&["teardown", "--yes"]);
     assert_eq!(code(&again), Some(0), "{}", common::describe(&again));
@@ -579,15 +549,38 @@ fn a_changed_password_shows_as_a_masked_change() {
 }
 
 impl Scratch {
-    /// Creates `object` in this namespace as `kubectl create` would, for
-    /// objects other tools own.
-    fn create_foreign(&self, api_version: &str, kind: &str, object: serde_json::Value) {
+    /// The pre-existing `app-config` is still there with the other tool's
+    /// key, and without cafectl's key or label.
+    fn assert_app_config_released(&self) {
+        let app_config = self
+            .runtime
+            .block_on(self.api::<ConfigMap>().get_opt("app-config"))
+            .unwrap()
+            .expect("the other tool's app-config was deleted");
+        let data = app_config.data.clone().unwrap_or_default();
+        assert_eq!(
+            data.get("DB_HOST").map(String::as_str),
+            Some("mysql-service")
+        );
+        assert!(!data.contains_key("REDIS_HOST"), "{data:?}");
+        assert!(!app_config
+            .labels()
+            .contains_key("app.kubernetes.io/managed-by"));
+    }
+
+    /// The API of `kind` in this namespace.
+    fn dynamic_api(&self, api_version: &str, kind: &str) -> Api<DynamicObject> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
             group, version, kind,
         ));
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        Api::namespaced_with(self.client.clone(), &self.namespace, &resource)
+    }
+
+    /// Creates `object` in this namespace as `kubectl create` would, for
+    /// objects other tools own.
+    fn create_foreign(&self, api_version: &str, kind: &str, object: serde_json::Value) {
+        let api = self.dynamic_api(api_version, kind);
         let mut object: DynamicObject = serde_json::from_value(object).unwrap();
         object.types = Some(kube::api::TypeMeta {
             api_version: api_version.to_owned(),
@@ -657,20 +650,7 @@ fn renaming_a_shared_app_config_releases_it_instead_of_pruning_it() {
         "{}",
         common::describe(&renamed)
     );
-    let app_config = scratch
-        .runtime
-        .block_on(scratch.api::<ConfigMap>().get_opt("app-config"))
-        .unwrap()
-        .expect("the other tool's app-config was deleted");
-    let data = app_config.data.clone().unwrap_or_default();
-    assert_eq!(
-        data.get("DB_HOST").map(String::as_str),
-        Some("mysql-service")
-    );
-    assert!(!data.contains_key("REDIS_HOST"), "{data:?}");
-    assert!(!app_config
-        .labels()
-        .contains_key("app.kubernetes.io/managed-by"));
+    scratch.assert_app_config_released();
     let cache_config = scratch
         .runtime
         .block_on(scratch.api::<ConfigMap>().get("cache-config"))
@@ -741,12 +721,7 @@ fn teardown_keeps_a_namespace_that_holds_what_others_put_there() {
         ("batch/v1", "CronJob", "nightly-report"),
         ("networking.k8s.io/v1", "Ingress", "cafe"),
     ] {
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-            group, version, kind,
-        ));
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(scratch.client.clone(), &scratch.namespace, &resource);
+        let api = scratch.dynamic_api(api_version, kind);
         scratch
             .runtime
             .block_on(api.delete(name, &DeleteParams::default()))

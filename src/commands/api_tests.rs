@@ -658,18 +658,20 @@ async fn a_busy_api_server_is_retried_after_its_retry_after() {
     );
 }
 
+/// The API server's answer to the StatefulSet's apply while it is overloaded.
+fn statefulset_unavailable() -> Fault {
+    Fault::status(
+        "PATCH",
+        "/statefulsets/redis",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is currently unable to handle the request",
+    )
+}
+
 #[tokio::test]
 async fn an_unavailable_api_server_is_retried_with_backoff() {
     let fake = FakeApi::default();
-    fake.fail(
-        Fault::status(
-            "PATCH",
-            "/statefulsets/redis",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is currently unable to handle the request",
-        )
-        .times(2),
-    );
+    fake.fail(statefulset_unavailable().times(2));
     let (result, sent) = apply_within(&fake, std::time::Duration::from_secs(5)).await;
     assert_eq!(result.unwrap(), Exit::Success);
     assert_eq!(sent.len(), 3);
@@ -682,15 +684,7 @@ async fn an_unavailable_api_server_is_retried_with_backoff() {
 #[tokio::test]
 async fn a_server_busy_past_the_timeout_stops_apply_saying_it_retried() {
     let fake = FakeApi::default();
-    fake.fail(
-        Fault::status(
-            "PATCH",
-            "/statefulsets/redis",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is currently unable to handle the request",
-        )
-        .retry_after(1),
-    );
+    fake.fail(statefulset_unavailable().retry_after(1));
     let (result, sent) = apply_within(&fake, std::time::Duration::from_secs(2)).await;
     let text = format!("{:#}", result.unwrap_err());
     assert!(
@@ -699,7 +693,12 @@ async fn a_server_busy_past_the_timeout_stops_apply_saying_it_retried() {
     );
     // Sent at 0 s and 1 s; waiting another second would pass the 2 s timeout.
     assert_eq!(sent.len(), 2);
-    let kinds = patched_kinds(&fake);
+    assert_no_autoscaler_applied(&fake);
+}
+
+/// A failing stage stops apply: the last stage, the autoscalers, never came.
+fn assert_no_autoscaler_applied(fake: &FakeApi) {
+    let kinds = patched_kinds(fake);
     assert!(
         !kinds.iter().any(|kind| kind == "horizontalpodautoscalers"),
         "a later stage was applied: {kinds:?}"
@@ -731,11 +730,7 @@ async fn a_failing_or_forbidding_api_server_stops_apply_at_once_saying_what_fail
         let text = format!("{:#}", result.unwrap_err());
         assert!(text.contains(expected), "{text}");
         assert_eq!(sent.len(), 1, "HTTP {status} is not retried");
-        let kinds = patched_kinds(&fake);
-        assert!(
-            !kinds.iter().any(|kind| kind == "horizontalpodautoscalers"),
-            "a later stage was applied after HTTP {status}: {kinds:?}"
-        );
+        assert_no_autoscaler_applied(&fake);
     }
 }
 
