@@ -324,6 +324,33 @@ async fn prune_deletes_only_what_the_inventory_lists_and_releases_shared_objects
 }
 
 #[tokio::test]
+async fn without_an_inventory_apply_prunes_nothing_and_names_what_it_left() {
+    // As an apply by a cafectl from before the inventory leaves it: labels only.
+    let fake = FakeApi::default();
+    fake.insert(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        NAMESPACE,
+        applied("old-tier", json!({})),
+    );
+    let session = session(&fake).await;
+    let (exit, output) = run_apply(&fake, &session, false).await;
+    assert_eq!(exit, Exit::Success, "{output}");
+    assert!(
+        fake.writes()
+            .iter()
+            .all(|request| request.method != "DELETE"),
+        "{:?}",
+        fake.writes()
+    );
+    assert!(
+        output.contains("note: HorizontalPodAutoscaler/cloud-cafe/old-tier not pruned: no cafectl inventory lists it"),
+        "{output}"
+    );
+    assert!(fake.objects.lock().unwrap().contains_key(INVENTORY));
+}
+
+#[tokio::test]
 async fn diff_sends_only_dry_runs_and_reports_pending_changes() {
     let fake = FakeApi::default();
     let session = session(&fake).await;
