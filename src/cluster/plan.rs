@@ -137,7 +137,7 @@ pub struct Removal<'a> {
 /// each would touch: gone ones are dropped; one another profile's inventory
 /// lists, or that cafectl no longer manages, is kept; one other managers
 /// also wrote is released; the rest may be deleted.
-pub fn sort<'a>(
+pub fn removal_of<'a>(
     session: &Session,
     state: &'a LiveState,
     listed: impl IntoIterator<Item = String>,
@@ -189,18 +189,21 @@ pub fn sort<'a>(
 pub fn leftovers<'a>(session: &Session, state: &'a LiveState) -> Removal<'a> {
     let rendered = inventory::labels_of(&session.objects);
     let ours = inventory::name_of(session);
-    let Some(inventory) = state.inventories().into_iter().find(|i| i.name == ours) else {
+    let inventories = state.inventories();
+    let Some(inventory) = inventories.iter().find(|i| i.name == ours) else {
+        let listed_elsewhere =
+            |label: &String| inventories.iter().any(|i| i.objects.contains(label));
         let keep = state
-                .objects
-                .iter()
-                .filter(|found| found.labelled_for(session.profile.name.as_str()))
-                .filter(|found| !is_never_pruned(found) && !is_inventory(found))
-                .filter(|found| !rendered.contains(&found.label))
-                .map(|found| Kept {
-                    object: found.label.clone(),
-                    reason: format!("no cafectl inventory lists it (applied by an older cafectl, or by another Redis of profile {}); delete it yourself if it is a leftover", session.profile.name),
-                })
-                .collect();
+            .objects
+            .iter()
+            .filter(|found| found.labelled_for(session.profile.name.as_str()))
+            .filter(|found| !is_never_pruned(found) && !is_inventory(found))
+            .filter(|found| !rendered.contains(&found.label) && !listed_elsewhere(&found.label))
+            .map(|found| Kept {
+                object: found.label.clone(),
+                reason: "no cafectl inventory lists it (applied by a cafectl from before inventories); delete it yourself if it is a leftover".to_owned(),
+            })
+            .collect();
         return Removal {
             delete: Vec::new(),
             release: Vec::new(),
@@ -216,7 +219,7 @@ pub fn leftovers<'a>(session: &Session, state: &'a LiveState) -> Removal<'a> {
     let (never, leftover): (Vec<&LiveObject>, Vec<&LiveObject>) = leftover
         .into_iter()
         .partition(|found| is_never_pruned(found));
-    let mut removal = sort(
+    let mut removal = removal_of(
         session,
         state,
         leftover.iter().map(|found| found.label.clone()),

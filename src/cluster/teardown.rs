@@ -13,7 +13,7 @@ use super::apply::{delete_all, release_fields};
 use super::discovery::namespaced_kinds;
 use super::inventory::{self, Inventory};
 use super::live;
-use super::plan::{sort, Kept, Removal};
+use super::plan::{removal_of, Kept, Removal};
 use super::session::Session;
 use super::state::{LiveObject, LiveState};
 use super::wait;
@@ -74,7 +74,7 @@ pub fn plan<'a>(session: &Session, state: &'a LiveState, delete_data: bool) -> T
         delete,
         release,
         mut keep,
-    } = sort(session, state, listed);
+    } = removal_of(session, state, listed);
     let (namespaces, mut delete): (Vec<&LiveObject>, Vec<&LiveObject>) = delete
         .into_iter()
         .partition(|found| found.kind == "Namespace");
