@@ -87,6 +87,31 @@ fn usage_errors_exit_64_never_2() {
 }
 
 #[test]
+fn a_timeout_beyond_a_day_is_a_usage_error() {
+    // Rejected while the arguments are read: no cluster is contacted.
+    for verb in ["diff", "apply", "teardown"] {
+        for timeout in ["18446744073709551615m", "25h"] {
+            let output = cafectl()
+                .args([verb, "-p", &standalone(), "--timeout", timeout])
+                .args(["--kubeconfig", "/nonexistent"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(64), "{verb} {timeout}: {stderr}");
+            assert!(
+                stderr.starts_with("error: ")
+                    && stderr.contains(&format!(
+                        "{timeout:?} is too long: the timeout may be at most 24h"
+                    ))
+                    && !stderr.contains("panicked"),
+                "{verb} {timeout}: {stderr}"
+            );
+            assert!(output.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
 fn cluster_verbs_name_the_server_they_cannot_reach() {
     let directory = tempfile::tempdir().unwrap();
     let kubeconfig = directory.path().join("kubeconfig");
