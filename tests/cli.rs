@@ -205,6 +205,50 @@ fn output_dir_gets_one_file_per_object() {
     assert_eq!(&statefulset, find(&stream, "StatefulSet", "redis"));
 }
 
+#[cfg(unix)]
+#[test]
+fn the_secret_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().unwrap();
+    let target = directory.path().join("out");
+    let mode = |name: &str| {
+        std::fs::metadata(target.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // A Secret file left world-readable by an earlier run is narrowed too.
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("secret-redis-auth.yaml"), "old").unwrap();
+    std::fs::set_permissions(
+        target.join("secret-redis-auth.yaml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    cafectl()
+        .args([
+            "render",
+            "-p",
+            &standalone(),
+            "--set",
+            "redis.auth.password=correct-horse-battery-staple",
+            "-o",
+        ])
+        .arg(&target)
+        .assert()
+        .code(0);
+    assert!(
+        std::fs::read_to_string(target.join("secret-redis-auth.yaml"))
+            .unwrap()
+            .contains("correct-horse-battery-staple")
+    );
+    assert_eq!(mode("secret-redis-auth.yaml"), 0o600);
+    // Other files get the mode of any new file (0644 under the usual umask).
+    std::fs::write(target.join("probe"), "").unwrap();
+    assert_eq!(mode("statefulset-redis.yaml"), mode("probe"));
+}
+
 #[test]
 fn a_bad_profile_writes_nothing() {
     let directory = tempfile::tempdir().unwrap();
