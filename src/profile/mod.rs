@@ -116,7 +116,16 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
         })?;
         let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|error| {
             let position = error.location().map(|l| (l.line(), l.column()));
-            whole_file(position, format!("not valid YAML: {}", yaml_reason(&error)))
+            let reason = yaml_reason(&error);
+            // A number too large for YAML is valid YAML: name its key.
+            match reason.split_once(": invalid type: integer `") {
+                Some((key, rest)) => Problem {
+                    key: key.to_owned(),
+                    message: error::humanize(&format!("invalid type: integer `{rest}")),
+                    ..whole_file(position, String::new())
+                },
+                None => whole_file(position, format!("not valid YAML: {reason}")),
+            }
         })?;
         match value {
             serde_yaml::Value::Mapping(ref map) if !map.is_empty() => {
