@@ -636,6 +636,13 @@ name: y
 "#,
     },
     BadProfile {
+        what: "a file without end",
+        file: "/dev/zero",
+        text: None,
+        args: &[],
+        stderr: "error: /dev/zero: larger than 1024 KiB: a profile is a few kilobytes; is this the right file?\n",
+    },
+    BadProfile {
         what: "--set that creates an incomplete entry",
         file: "set_entry.yaml",
         text: Some(

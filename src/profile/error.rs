@@ -32,16 +32,25 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ProfileError {
     pub problems: Vec<Problem>,
+    /// Problems found beyond those listed.
+    pub unreported: usize,
 }
 
 impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.problems.as_slice() {
-            [only] => write!(f, "{only}"),
+            [only] if self.unreported == 0 => write!(f, "{only}"),
             problems => {
-                write!(f, "the profile has {} problems:", problems.len())?;
+                write!(
+                    f,
+                    "the profile has {} problems:",
+                    problems.len() + self.unreported
+                )?;
                 for problem in problems {
                     write!(f, "\n  {problem}")?;
+                }
+                if self.unreported > 0 {
+                    write!(f, "\n  ... and {} more; fix these first", self.unreported)?;
                 }
                 Ok(())
             }
@@ -53,6 +62,7 @@ impl From<Problem> for ProfileError {
     fn from(problem: Problem) -> Self {
         ProfileError {
             problems: vec![problem],
+            unreported: 0,
         }
     }
 }
