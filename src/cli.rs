@@ -131,21 +131,38 @@ pub struct ApplyArgs {
     pub strict: bool,
 }
 
-/// `30s`, `5m`, `1h` or plain seconds.
+/// The longest --timeout: longer waits are a hung cluster, not patience, and
+/// every deadline computed from it must stay far from `Instant`'s limits.
+const MAX_TIMEOUT_SECONDS: u64 = 24 * 3600;
+
+/// `30s`, `5m`, `1h` or plain seconds, from 1s to 24h.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let not_a_duration = || format!("{text:?} is not a duration (e.g. 30s, 5m, 1h)");
     let (number, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
     );
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 5m, 1h)"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
-        _ => return Err(format!("{text:?} is not a duration (e.g. 30s, 5m, 1h)")),
+    if number.is_empty() {
+        return Err(not_a_duration());
+    }
+    let unit_seconds: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(not_a_duration()),
     };
+    // Only digits are left, so a number that does not parse is too large.
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|value| value.checked_mul(unit_seconds))
+        .filter(|seconds| *seconds <= MAX_TIMEOUT_SECONDS)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is too long: the timeout may be at most {}h",
+                MAX_TIMEOUT_SECONDS / 3600
+            )
+        })?;
     if seconds == 0 {
         return Err("the timeout must be longer than 0s".to_owned());
     }
@@ -183,4 +200,33 @@ pub struct TeardownArgs {
     /// Also delete the PersistentVolumeClaims that hold Redis data. The data is lost.
     #[arg(long)]
     pub delete_data: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_bounded() {
+        assert_eq!(parse_duration("90"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("24h"),
+            Ok(std::time::Duration::from_secs(86_400))
+        );
+        for text in ["", "s", "5x", "1.5m", "-1s", "0s"] {
+            assert!(parse_duration(text).is_err(), "{text:?} should be rejected");
+        }
+        for text in [
+            "25h",
+            "1441m",
+            "86401",
+            "18446744073709551615m",
+            "99999999999999999999999s",
+        ] {
+            assert!(
+                parse_duration(text).unwrap_err().contains("at most 24h"),
+                "{text:?}"
+            );
+        }
+    }
 }

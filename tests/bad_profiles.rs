@@ -197,6 +197,164 @@ redis:
 "#,
     },
     BadProfile {
+        what: "40 million sentinel pods from --set",
+        file: "sentinel_huge.yaml",
+        text: Some("name: x\nredis:\n  topology: sentinel\n"),
+        args: &["--set", "redis.sentinel.replicas=40000000"],
+        stderr: r#"error: --set redis.sentinel.replicas=40000000: redis.sentinel.replicas: 40000000 is too many: use at most 9; every pod holds a full copy of the data, and more sentinels add no availability
+"#,
+    },
+    BadProfile {
+        what: "more sentinel pods than the bound",
+        file: "sentinel_10.yaml",
+        text: Some("name: x\nredis:\n  topology: sentinel\n  sentinel:\n    replicas: 10\n"),
+        args: &[],
+        stderr: r#"error: sentinel_10.yaml:5:5: redis.sentinel.replicas: 10 is too many: use at most 9; every pod holds a full copy of the data, and more sentinels add no availability
+"#,
+    },
+    BadProfile {
+        what: "more parallel syncs than replicas",
+        file: "syncs.yaml",
+        text: Some("name: x\nredis:\n  topology: sentinel\n  sentinel:\n    parallelSyncs: 3\n"),
+        args: &[],
+        stderr: r#"error: syncs.yaml:5:5: redis.sentinel.parallelSyncs: 3 is out of range: use 1 to 2; the replicas that resynchronise at once after a failover
+"#,
+    },
+    BadProfile {
+        what: "a sentinel window above an hour",
+        file: "down_after.yaml",
+        text: Some("name: x\nredis:\n  topology: sentinel\n  sentinel:\n    downAfterMilliseconds: 4294967295\n    failoverTimeout: 4294967295\n"),
+        args: &[],
+        stderr: r#"error: the profile has 2 problems:
+  down_after.yaml:5:5: redis.sentinel.downAfterMilliseconds: 4294967295 is out of range: use 1000 to 3600000; shorter timeouts fail over on a GC pause, longer ones leave a dead master unnoticed
+  down_after.yaml:6:5: redis.sentinel.failoverTimeout: 4294967295 is out of range: use 1000 to 3600000; it may not be shorter than downAfterMilliseconds
+"#,
+    },
+    BadProfile {
+        what: "a failover timeout shorter than the down-after window",
+        file: "failover.yaml",
+        text: Some("name: x\nredis:\n  topology: sentinel\n  sentinel:\n    downAfterMilliseconds: 10000\n    failoverTimeout: 5000\n"),
+        args: &[],
+        stderr: r#"error: failover.yaml:6:5: redis.sentinel.failoverTimeout: 5000 is out of range: use 10000 to 3600000; it may not be shorter than downAfterMilliseconds
+"#,
+    },
+    BadProfile {
+        what: "a cluster node timeout below a second",
+        file: "node_timeout.yaml",
+        text: Some("name: x\nredis:\n  topology: cluster\n  cluster:\n    nodeTimeoutMilliseconds: 500\n"),
+        args: &[],
+        stderr: r#"error: node_timeout.yaml:5:5: redis.cluster.nodeTimeoutMilliseconds: 500 is out of range: use 1000 to 3600000; shorter timeouts fail over on a GC pause, longer ones leave a dead master unnoticed
+"#,
+    },
+    BadProfile {
+        what: "more cluster masters than the bound",
+        file: "masters_huge.yaml",
+        text: Some("name: x\nredis:\n  topology: cluster\n"),
+        args: &["--set", "redis.cluster.masters=4294967295", "--set", "redis.cluster.replicasPerMaster=4294967295"],
+        stderr: r#"error: the profile has 2 problems:
+  --set redis.cluster.masters=4294967295: redis.cluster.masters: 4294967295 is out of range: Redis Cluster needs 3 to 100 masters
+  --set redis.cluster.replicasPerMaster=4294967295: redis.cluster.replicasPerMaster: 4294967295 is out of range: use 0 to 5
+"#,
+    },
+    BadProfile {
+        what: "maxReplicas above the bound",
+        file: "max_huge.yaml",
+        text: Some("name: x\nautoscaling:\n  - name: a\n    maxReplicas: 100000\n    cpuUtilization: 50\n"),
+        args: &[],
+        stderr: r#"error: max_huge.yaml:4:5: autoscaling[0].maxReplicas: 100000 is out of range: use 1 to 1000; an HPA scales between 1 and this many pods
+"#,
+    },
+    BadProfile {
+        what: "maxReplicas of zero",
+        file: "max_zero.yaml",
+        text: Some("name: x\nautoscaling:\n  - name: a\n    minReplicas: 1\n    maxReplicas: 0\n    cpuUtilization: 50\n"),
+        args: &[],
+        stderr: r#"error: the profile has 2 problems:
+  max_zero.yaml:5:5: autoscaling[0].maxReplicas: 0 is out of range: use 1 to 1000; an HPA scales between 1 and this many pods
+  max_zero.yaml:4:5: autoscaling[0].minReplicas: 1 is greater than maxReplicas 0
+"#,
+    },
+    BadProfile {
+        what: "a replica count beyond a whole number",
+        file: "max_u64.yaml",
+        text: Some("name: x\n"),
+        args: &["--set", "autoscaling[0].maxReplicas=18446744073709551616"],
+        stderr: r#"error: --set autoscaling[0].maxReplicas=18446744073709551616: autoscaling[0].maxReplicas: expected a whole number (0 or more), found string "18446744073709551616"
+"#,
+    },
+    BadProfile {
+        what: "a negative replica count",
+        file: "max_negative.yaml",
+        text: Some("name: x\n"),
+        args: &["--set", "autoscaling[0].maxReplicas=-1"],
+        stderr: r#"error: --set autoscaling[0].maxReplicas=-1: autoscaling[0].maxReplicas: expected a whole number (0 or more), found -1
+"#,
+    },
+    BadProfile {
+        what: "cores instead of millicores",
+        file: "cpu_cores.yaml",
+        text: Some("name: x\nredis:\n  resources:\n    limits: {cpu: 100}\n"),
+        args: &[],
+        stderr: r#"error: cpu_cores.yaml:4:14: redis.resources.limits.cpu: 100 is out of range: use 1m to 64 cores (100m is a tenth of one)
+"#,
+    },
+    BadProfile {
+        what: "bytes instead of MiB",
+        file: "memory_bytes.yaml",
+        text: Some("name: x\nredis:\n  resources:\n    requests:\n      memory: 256\n"),
+        args: &[],
+        stderr: r#"error: memory_bytes.yaml:5:7: redis.resources.requests.memory: 256 is out of range: use 16Mi to 1Ti bytes (a bare number is bytes: write 256Mi)
+"#,
+    },
+    BadProfile {
+        what: "a volume of 1e308 bytes",
+        file: "size_huge.yaml",
+        text: Some("name: x\nredis:\n  persistence:\n    size: 1e308\n"),
+        args: &[],
+        stderr: r#"error: size_huge.yaml:4:5: redis.persistence.size: 1e308 is out of range: use 64Mi to 64Ti bytes (a bare number is bytes: write 1Gi)
+"#,
+    },
+    BadProfile {
+        what: "a quantity that overflows to infinity",
+        file: "size_inf.yaml",
+        text: Some("name: x\nredis:\n  persistence:\n    size: 1e400Gi\n"),
+        args: &[],
+        stderr: r#"error: size_inf.yaml:4:5: redis.persistence.size: "1e400Gi" is not a positive Kubernetes quantity (examples: 100m, 0.5, 128Mi, 1Gi; binary suffixes are Ki Mi Gi Ti, decimal k M G T)
+"#,
+    },
+    BadProfile {
+        what: "maxmemory below a megabyte",
+        file: "maxmem_tiny.yaml",
+        text: Some("name: x\nredis:\n  maxmemory: 100kb\n"),
+        args: &[],
+        stderr: r#"error: maxmem_tiny.yaml:3:3: redis.maxmemory: 100kb is too small: use at least 1mb, or Redis evicts every key it is given
+"#,
+    },
+    BadProfile {
+        what: "maxmemory beyond 64 bits",
+        file: "maxmem_u64.yaml",
+        text: Some("name: x\nredis:\n  maxmemory: 18446744073709551616\n"),
+        args: &[],
+        stderr: r#"error: maxmem_u64.yaml:3:14: redis.maxmemory: 18446744073709551616 is too large a number for any key of a profile
+"#,
+    },
+    BadProfile {
+        what: "a disruption budget above the pod count",
+        file: "pdb.yaml",
+        text: Some("name: x\nredis:\n  podDisruptionBudget:\n    maxUnavailable: 2\n"),
+        args: &[],
+        stderr: r#"error: pdb.yaml:4:5: redis.podDisruptionBudget.maxUnavailable: 2 is out of range: use 0 to 1; at most every Redis pod of this topology may be unavailable
+"#,
+    },
+    BadProfile {
+        what: "a save rule beyond a day",
+        file: "save_week.yaml",
+        text: Some("name: x\nredis:\n  persistence:\n    save: [\"604800 1\"]\n"),
+        args: &[],
+        stderr: r#"error: save_week.yaml:4:11: redis.persistence.save[0]: "604800 1" is not a save rule: write "<seconds> <changes>", e.g. "900 1", with 1 to 86400 seconds and 1 to 2147483647 changes
+"#,
+    },
+    BadProfile {
         what: "Redis unit in a Kubernetes memory request",
         file: "mem_mb.yaml",
         text: Some(
@@ -401,7 +559,7 @@ redis:
 "#,
         ),
         args: &[],
-        stderr: r#"error: save_bad.yaml:4:11: redis.persistence.save[0]: "900" is not a save rule: write "<seconds> <changes>", both positive, e.g. "900 1"
+        stderr: r#"error: save_bad.yaml:4:11: redis.persistence.save[0]: "900" is not a save rule: write "<seconds> <changes>", e.g. "900 1", with 1 to 86400 seconds and 1 to 2147483647 changes
 "#,
     },
     BadProfile {
@@ -476,6 +634,13 @@ name: y
         args: &[],
         stderr: r#"error: missing_file.yaml: no such file; the shipped profiles are in profiles/
 "#,
+    },
+    BadProfile {
+        what: "a file without end",
+        file: "/dev/zero",
+        text: None,
+        args: &[],
+        stderr: "error: /dev/zero: larger than 1024 KiB: a profile is a few kilobytes; is this the right file?\n",
     },
     BadProfile {
         what: "--set that creates an incomplete entry",

@@ -87,6 +87,31 @@ fn usage_errors_exit_64_never_2() {
 }
 
 #[test]
+fn a_timeout_beyond_a_day_is_a_usage_error() {
+    // Rejected while the arguments are read: no cluster is contacted.
+    for verb in ["diff", "apply", "teardown"] {
+        for timeout in ["18446744073709551615m", "25h"] {
+            let output = cafectl()
+                .args([verb, "-p", &standalone(), "--timeout", timeout])
+                .args(["--kubeconfig", "/nonexistent"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(64), "{verb} {timeout}: {stderr}");
+            assert!(
+                stderr.starts_with("error: ")
+                    && stderr.contains(&format!(
+                        "{timeout:?} is too long: the timeout may be at most 24h"
+                    ))
+                    && !stderr.contains("panicked"),
+                "{verb} {timeout}: {stderr}"
+            );
+            assert!(output.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
 fn cluster_verbs_name_the_server_they_cannot_reach() {
     let directory = tempfile::tempdir().unwrap();
     let kubeconfig = directory.path().join("kubeconfig");
@@ -178,6 +203,50 @@ fn output_dir_gets_one_file_per_object() {
     )
     .unwrap();
     assert_eq!(&statefulset, find(&stream, "StatefulSet", "redis"));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_secret_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().unwrap();
+    let target = directory.path().join("out");
+    let mode = |name: &str| {
+        std::fs::metadata(target.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // A Secret file left world-readable by an earlier run is narrowed too.
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("secret-redis-auth.yaml"), "old").unwrap();
+    std::fs::set_permissions(
+        target.join("secret-redis-auth.yaml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    cafectl()
+        .args([
+            "render",
+            "-p",
+            &standalone(),
+            "--set",
+            "redis.auth.password=correct-horse-battery-staple",
+            "-o",
+        ])
+        .arg(&target)
+        .assert()
+        .code(0);
+    assert!(
+        std::fs::read_to_string(target.join("secret-redis-auth.yaml"))
+            .unwrap()
+            .contains("correct-horse-battery-staple")
+    );
+    assert_eq!(mode("secret-redis-auth.yaml"), 0o600);
+    // Other files get the mode of any new file (0644 under the usual umask).
+    std::fs::write(target.join("probe"), "").unwrap();
+    assert_eq!(mode("statefulset-redis.yaml"), mode("probe"));
 }
 
 #[test]

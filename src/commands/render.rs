@@ -1,6 +1,7 @@
 //! `cafectl render`: profile -> YAML, offline.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use anyhow::Context as _;
 
@@ -33,7 +34,7 @@ pub fn run(
             })?;
             for object in &objects {
                 let path = directory.join(object.file_name());
-                std::fs::write(&path, object.to_yaml())
+                write_file(&path, object.to_yaml().as_bytes(), object.is_secret())
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             writeln!(
@@ -45,4 +46,25 @@ pub fn run(
         }
     }
     Ok(Exit::Success)
+}
+
+/// Writes `contents` to `path`. An owner-only file is created with mode 0600,
+/// and an existing one is narrowed to 0600 before anything is written to it,
+/// so that no other user can ever read a password from it.
+#[cfg_attr(not(unix), allow(unused_variables))]
+fn write_file(path: &Path, contents: &[u8], owner_only: bool) -> io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    #[cfg(unix)]
+    if owner_only {
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    if owner_only {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents)
 }

@@ -32,16 +32,25 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ProfileError {
     pub problems: Vec<Problem>,
+    /// Problems found beyond those listed.
+    pub unreported: usize,
 }
 
 impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.problems.as_slice() {
-            [only] => write!(f, "{only}"),
+            [only] if self.unreported == 0 => write!(f, "{only}"),
             problems => {
-                write!(f, "the profile has {} problems:", problems.len())?;
+                write!(
+                    f,
+                    "the profile has {} problems:",
+                    problems.len() + self.unreported
+                )?;
                 for problem in problems {
                     write!(f, "\n  {problem}")?;
+                }
+                if self.unreported > 0 {
+                    write!(f, "\n  ... and {} more; fix these first", self.unreported)?;
                 }
                 Ok(())
             }
@@ -53,6 +62,7 @@ impl From<Problem> for ProfileError {
     fn from(problem: Problem) -> Self {
         ProfileError {
             problems: vec![problem],
+            unreported: 0,
         }
     }
 }
@@ -78,6 +88,16 @@ pub fn humanize(message: &str) -> String {
     }
     if let Some(field) = message.strip_prefix("missing field `") {
         return format!("missing required key `{}`", field.trim_end_matches('`'));
+    }
+    // serde_yaml reads integers as 128 bits and rejects what does not fit 64.
+    if let Some((number, _)) = message
+        .strip_prefix("invalid type: integer `")
+        .and_then(|rest| {
+            rest.split_once("` as u128")
+                .or(rest.split_once("` as i128"))
+        })
+    {
+        return format!("{number} is too large a number for any key of a profile");
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         if let Some((found, expected)) = rest.split_once(", expected ") {
@@ -153,6 +173,12 @@ mod tests {
         assert_eq!(
             humanize("invalid type: string \"ten\", expected u32"),
             "expected a whole number (0 or more), found string \"ten\""
+        );
+        assert_eq!(
+            humanize(
+                "invalid type: integer `-18446744073709551617` as i128, expected any YAML value"
+            ),
+            "-18446744073709551617 is too large a number for any key of a profile"
         );
         assert_eq!(
             humanize("missing field `maxReplicas`"),

@@ -199,7 +199,18 @@ impl Layers {
     /// Marks `value` and everything below it as coming from `source`,
     /// forgetting what earlier layers had set there.
     fn record(&mut self, at: &KeyPath, value: Value, from: &KeyPath, source: usize) {
-        self.origins.retain(|path, _| !path.starts_with(at));
+        // Paths below `at` sort right after it: remove that run only, so that
+        // recording every key of a large file stays linear.
+        let below: Vec<KeyPath> = self
+            .origins
+            .range(at.clone()..)
+            .map(|(path, _)| path)
+            .take_while(|path| path.starts_with(at))
+            .cloned()
+            .collect();
+        for path in below {
+            self.origins.remove(&path);
+        }
         let mut pending = vec![(at.clone(), value, from.clone())];
         while let Some((at, value, from)) = pending.pop() {
             match value {
@@ -249,17 +260,30 @@ pub fn describe(value: &Value) -> &'static str {
 }
 
 /// Reads the value of `--set key=value` as Helm does: `true`/`false`,
-/// numbers and `null` are typed, `{a,b}` is a list, anything else a string.
+/// numbers and `null` are typed, `{a,b}` is a list of such scalars, anything
+/// else a string. Lists do not nest: no profile key holds a list of lists.
 pub fn parse_set_value(raw: &str) -> Value {
-    if let Some(inner) = raw
+    match raw
         .strip_prefix('{')
         .and_then(|rest| rest.strip_suffix('}'))
     {
-        let items = inner
-            .split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty());
-        return Value::Sequence(items.map(parse_set_value).collect());
+        Some(inner) => Value::Sequence(
+            inner
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(parse_set_scalar)
+                .collect(),
+        ),
+        None => parse_set_scalar(raw),
+    }
+}
+
+fn parse_set_scalar(raw: &str) -> Value {
+    // Brackets make no boolean or number; and YAML's parser takes the square
+    // of the nesting in time, so `{{{{...` is not handed to it.
+    if raw.contains(['[', '{']) {
+        return Value::String(raw.to_owned());
     }
     match serde_yaml::from_str::<Value>(raw) {
         Ok(value @ (Value::Bool(_) | Value::Number(_))) => value,
@@ -359,5 +383,6 @@ mod tests {
             parse_set_value("{900 1, 60 100}"),
             yaml("['900 1', '60 100']")
         );
+        assert_eq!(parse_set_value("{{a}}"), yaml("['{a}']"));
     }
 }

@@ -1,5 +1,6 @@
 //! Profiles: read, layer, override, check. Nothing here touches a cluster.
 
+mod bounded;
 mod error;
 mod layers;
 mod locate;
@@ -57,6 +58,9 @@ pub struct ValidProfile {
     pub profile: Profile,
 }
 
+/// More problems than anyone reads before fixing the first ones.
+const MAX_REPORTED_PROBLEMS: usize = 20;
+
 /// Reads, layers and validates a profile. Every problem that can be found
 /// is reported at once.
 pub fn load(request: &ProfileRequest) -> Result<ValidProfile, ProfileError> {
@@ -70,12 +74,19 @@ pub fn load(request: &ProfileRequest) -> Result<ValidProfile, ProfileError> {
                 error::humanize(&error.into_inner().to_string()),
             )
         })?;
-    let problems: Vec<Problem> = validate::validate(&profile)
+    let findings = validate::validate(&profile);
+    let unreported = findings.len().saturating_sub(MAX_REPORTED_PROBLEMS);
+    // Each problem's line is found by reading its file again.
+    let problems: Vec<Problem> = findings
         .into_iter()
+        .take(MAX_REPORTED_PROBLEMS)
         .map(|(path, message)| problem_at(&layers, &path, message))
         .collect();
     if !problems.is_empty() {
-        return Err(ProfileError { problems });
+        return Err(ProfileError {
+            problems,
+            unreported,
+        });
     }
     if let Some(password) = &profile.redis.auth.password {
         crate::redact::register(password);
@@ -105,18 +116,57 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
             key: String::new(),
             message,
         };
-        let text = std::fs::read_to_string(file).map_err(|error| {
-            let reason = match error.kind() {
-                std::io::ErrorKind::NotFound => {
-                    "no such file; the shipped profiles are in profiles/".to_owned()
-                }
-                _ => format!("cannot read the profile: {error}"),
-            };
-            whole_file(None, reason)
-        })?;
+        let text = bounded::read_text(file)
+            .map_err(|error| {
+                let reason = match error.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        "no such file; the shipped profiles are in profiles/".to_owned()
+                    }
+                    _ => format!("cannot read the profile: {error}"),
+                };
+                whole_file(None, reason)
+            })?
+            .ok_or_else(|| {
+                whole_file(
+                    None,
+                    format!(
+                        "larger than {} KiB: a profile is a few kilobytes; is this the right file?",
+                        bounded::MAX_PROFILE_BYTES >> 10
+                    ),
+                )
+            })?;
+        if !bounded::within_flow_depth(&text) {
+            return Err(whole_file(
+                None,
+                format!(
+                    "[ and {{ nest more than {} levels deep; a profile is a few levels deep",
+                    bounded::MAX_FLOW_DEPTH
+                ),
+            )
+            .into());
+        }
+        if !bounded::within_value_limit(&text) {
+            return Err(whole_file(
+                None,
+                format!(
+                    "holds more than {} values once its YAML aliases are expanded; a profile has a few hundred",
+                    bounded::MAX_PROFILE_VALUES
+                ),
+            )
+            .into());
+        }
         let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|error| {
             let position = error.location().map(|l| (l.line(), l.column()));
-            whole_file(position, format!("not valid YAML: {}", yaml_reason(&error)))
+            let reason = yaml_reason(&error);
+            // A number too large for YAML is valid YAML: name its key.
+            match reason.split_once(": invalid type: integer `") {
+                Some((key, rest)) => Problem {
+                    key: key.to_owned(),
+                    message: error::humanize(&format!("invalid type: integer `{rest}")),
+                    ..whole_file(position, String::new())
+                },
+                None => whole_file(position, format!("not valid YAML: {reason}")),
+            }
         })?;
         match value {
             serde_yaml::Value::Mapping(ref map) if !map.is_empty() => {

@@ -98,6 +98,18 @@ impl Default for Redis {
     }
 }
 
+impl Redis {
+    /// Redis pods of this topology: one, the sentinel pods, or every
+    /// cluster node.
+    pub fn pods(&self) -> u32 {
+        match self.topology {
+            Topology::Standalone => 1,
+            Topology::Sentinel => self.sentinel.clone().unwrap_or_default().replicas,
+            Topology::Cluster => self.cluster.clone().unwrap_or_default().nodes(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MaxmemoryPolicy {
@@ -294,7 +306,9 @@ impl Default for Cluster {
 
 impl Cluster {
     pub fn nodes(&self) -> u32 {
-        self.masters * (self.replicas_per_master + 1)
+        // Saturating: validation reads it before it bounds the two numbers.
+        self.masters
+            .saturating_mul(self.replicas_per_master.saturating_add(1))
     }
 }
 

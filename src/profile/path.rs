@@ -13,6 +13,10 @@ pub enum Segment {
 pub struct KeyPath(pub Vec<Segment>);
 
 impl KeyPath {
+    /// No key of a profile is deeper than 4; a longer `--set` path is a
+    /// mistake, and a deep one would build a tree as deep.
+    pub const MAX_DEPTH: usize = 16;
+
     pub fn root() -> Self {
         KeyPath(Vec::new())
     }
@@ -71,6 +75,13 @@ impl KeyPath {
         }
         if segments.is_empty() {
             return Err(invalid());
+        }
+        if segments.len() > Self::MAX_DEPTH {
+            return Err(format!(
+                "{} parts is too deep for a key path: no profile key has more than {}",
+                segments.len(),
+                Self::MAX_DEPTH
+            ));
         }
         Ok(KeyPath(segments))
     }
@@ -146,7 +157,10 @@ mod tests {
 
     #[test]
     fn rejects_malformed_paths() {
-        for text in ["", ".a", "a.", "a..b", "a[x]", "a[0]b", "[0]", "a[", r"a\"] {
+        let too_deep = vec!["a"; KeyPath::MAX_DEPTH + 1].join(".");
+        for text in [
+            "", ".a", "a.", "a..b", "a[x]", "a[0]b", "[0]", "a[", r"a\", &too_deep,
+        ] {
             assert!(KeyPath::parse(text).is_err(), "{text:?} should be rejected");
         }
     }

@@ -2,15 +2,54 @@
 //! names the key to change.
 
 use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 
 use super::model::{Profile, Topology};
 use super::path::KeyPath;
+use super::values::{KubeQuantity, RedisMemory};
 
 /// How long a Redis base name may be, so that every derived object name
 /// (`<name>-cluster-bootstrap`, pod hostnames) stays a valid DNS label.
 pub const MAX_REDIS_NAME: usize = 30;
 pub const MAX_CLUSTER_MASTERS: u32 = 100;
 pub const MAX_REPLICAS_PER_MASTER: u32 = 5;
+/// Every sentinel pod holds a full copy of the data; past 9 more pods add
+/// no availability, only replication traffic and votes to gather.
+pub const MAX_SENTINEL_REPLICAS: u32 = 9;
+/// Sentinel and cluster timeouts: below a second a GC pause or a slow disk
+/// looks like a dead master; above an hour nothing fails over at all.
+pub const REDIS_TIMEOUT_MILLISECONDS: RangeInclusive<u32> = 1000..=3_600_000;
+const REDIS_TIMEOUT_REASON: &str =
+    "shorter timeouts fail over on a GC pause, longer ones leave a dead master unnoticed";
+/// HPA replicas: far above any app tier here, far below what int32 fields
+/// and a cluster's scheduler can hold.
+pub const MAX_HPA_REPLICAS: u32 = 1000;
+/// A DNS name, with the dots (RFC 1035).
+pub const MAX_DNS_NAME: usize = 253;
+/// CPU for one Redis container: Kubernetes' finest unit up to more cores
+/// than Redis' one command thread and its I/O threads can use.
+pub const CPU_RANGE: QuantityRange = QuantityRange {
+    min: "1m",
+    max: "64",
+    unit: "cores (100m is a tenth of one)",
+};
+/// Memory for one Redis container: Redis needs a few MiB before it holds a
+/// key; a bare number is bytes, so `memory: 256` is caught here.
+pub const MEMORY_RANGE: QuantityRange = QuantityRange {
+    min: "16Mi",
+    max: "1Ti",
+    unit: "bytes (a bare number is bytes: write 256Mi)",
+};
+/// One Redis volume: room for an RDB file and the AOF, up to the largest
+/// block volume clouds offer.
+pub const VOLUME_RANGE: QuantityRange = QuantityRange {
+    min: "64Mi",
+    max: "64Ti",
+    unit: "bytes (a bare number is bytes: write 1Gi)",
+};
+/// Below a megabyte Redis evicts every key it is given.
+pub const MIN_MAXMEMORY: &str = "1mb";
 
 pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
     let mut findings = Vec::new();
@@ -28,11 +67,11 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
         .cluster_domain
         .split('.')
         .all(|label| super::values::ResourceName::parse(label).is_ok());
-    if !domain_labels_valid {
+    if !domain_labels_valid || profile.cluster_domain.len() > MAX_DNS_NAME {
         report(
             root.key("clusterDomain"),
             format!(
-                "{:?} is not a DNS domain (the default is cluster.local)",
+                "{:?} is not a DNS domain of at most {MAX_DNS_NAME} characters (the default is cluster.local)",
                 profile.cluster_domain
             ),
         );
@@ -67,10 +106,15 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
     let (request_cpu, request_memory) = redis.resources.requests();
     let (limit_cpu, limit_memory) = redis.resources.limits();
     let resources = at.key("resources");
-    for (kind, request, limit) in [
-        ("cpu", &request_cpu, &limit_cpu),
-        ("memory", &request_memory, &limit_memory),
+    for (kind, request, limit, range) in [
+        ("cpu", &request_cpu, &limit_cpu, CPU_RANGE),
+        ("memory", &request_memory, &limit_memory, MEMORY_RANGE),
     ] {
+        for (side, quantity) in [("requests", request), ("limits", limit)] {
+            if let Some(message) = quantity_out_of_range(quantity, range) {
+                report(resources.key(side).key(kind), message);
+            }
+        }
         if request.value() > limit.value() {
             report(
                 resources.key("requests").key(kind),
@@ -82,7 +126,18 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
             );
         }
     }
-    if redis.maxmemory.bytes() as f64 > limit_memory.value() {
+    if let Some(message) = quantity_out_of_range(&redis.persistence.size, VOLUME_RANGE) {
+        report(at.key("persistence").key("size"), message);
+    }
+    if redis.maxmemory.bytes() < RedisMemory::known(MIN_MAXMEMORY).bytes() {
+        report(
+            at.key("maxmemory"),
+            format!(
+                "{} is too small: use at least {MIN_MAXMEMORY}, or Redis evicts every key it is given",
+                redis.maxmemory.as_str()
+            ),
+        );
+    } else if redis.maxmemory.bytes() as f64 > limit_memory.value() {
         report(
             at.key("maxmemory"),
             format!(
@@ -91,6 +146,17 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                 limit_memory.as_str()
             ),
         );
+    }
+
+    let budget = &redis.pod_disruption_budget;
+    if budget.enabled {
+        if let Some(message) = out_of_range(
+            budget.max_unavailable,
+            0..=redis.pods(),
+            "at most every Redis pod of this topology may be unavailable",
+        ) {
+            report(at.key("podDisruptionBudget").key("maxUnavailable"), message);
+        }
     }
 
     let auth = at.key("auth");
@@ -122,6 +188,11 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                     at.key("replicas"),
                     format!("{} is too few: Sentinel needs at least 3 pods so that a majority survives losing one", sentinel.replicas),
                 );
+            } else if sentinel.replicas > MAX_SENTINEL_REPLICAS {
+                report(
+                    at.key("replicas"),
+                    format!("{} is too many: use at most {MAX_SENTINEL_REPLICAS}; every pod holds a full copy of the data, and more sentinels add no availability", sentinel.replicas),
+                );
             } else if let Some(quorum) = sentinel.quorum {
                 if quorum < sentinel.majority() || quorum > sentinel.replicas {
                     report(
@@ -149,20 +220,34 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                     ),
                 );
             }
-            if sentinel.down_after_milliseconds < 1000 {
-                report(
-                    at.key("downAfterMilliseconds"),
-                    "must be at least 1000: shorter windows fail over on a GC pause".to_owned(),
-                );
+            if let Some(message) = out_of_range(
+                sentinel.down_after_milliseconds,
+                REDIS_TIMEOUT_MILLISECONDS,
+                REDIS_TIMEOUT_REASON,
+            ) {
+                report(at.key("downAfterMilliseconds"), message);
             }
-            if sentinel.failover_timeout < sentinel.down_after_milliseconds {
-                report(
-                    at.key("failoverTimeout"),
-                    "must not be shorter than downAfterMilliseconds".to_owned(),
-                );
+            let down_after = sentinel.down_after_milliseconds;
+            let failover_range = if REDIS_TIMEOUT_MILLISECONDS.contains(&down_after) {
+                down_after..=*REDIS_TIMEOUT_MILLISECONDS.end()
+            } else {
+                REDIS_TIMEOUT_MILLISECONDS
+            };
+            if let Some(message) = out_of_range(
+                sentinel.failover_timeout,
+                failover_range,
+                "it may not be shorter than downAfterMilliseconds",
+            ) {
+                report(at.key("failoverTimeout"), message);
             }
-            if sentinel.parallel_syncs == 0 {
-                report(at.key("parallelSyncs"), "must be at least 1".to_owned());
+            // One pod is the master; the rest are its replicas.
+            let replicas_to_sync = sentinel.replicas.saturating_sub(1).max(1);
+            if let Some(message) = out_of_range(
+                sentinel.parallel_syncs,
+                1..=replicas_to_sync,
+                "the replicas that resynchronise at once after a failover",
+            ) {
+                report(at.key("parallelSyncs"), message);
             }
         }
         (_, Some(_)) => report(
@@ -190,11 +275,12 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                     ),
                 );
             }
-            if cluster.node_timeout_milliseconds < 1000 {
-                report(
-                    at.key("nodeTimeoutMilliseconds"),
-                    "must be at least 1000".to_owned(),
-                );
+            if let Some(message) = out_of_range(
+                cluster.node_timeout_milliseconds,
+                REDIS_TIMEOUT_MILLISECONDS,
+                REDIS_TIMEOUT_REASON,
+            ) {
+                report(at.key("nodeTimeoutMilliseconds"), message);
             }
         }
         (_, Some(_)) => report(at.key("cluster"), unused_section("cluster", redis.topology)),
@@ -228,6 +314,13 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                 ),
             );
         }
+        if let Some(message) = out_of_range(
+            autoscaler.max_replicas,
+            1..=MAX_HPA_REPLICAS,
+            "an HPA scales between 1 and this many pods",
+        ) {
+            report(at.key("maxReplicas"), message);
+        }
         if autoscaler.min_replicas < 1 {
             report(
                 at.key("minReplicas"),
@@ -251,6 +344,42 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
         }
     }
     findings
+}
+
+/// The message for a number outside `range`, if it is.
+fn out_of_range<T: PartialOrd + Display>(
+    value: T,
+    range: RangeInclusive<T>,
+    reason: &str,
+) -> Option<String> {
+    (!range.contains(&value)).then(|| {
+        format!(
+            "{value} is out of range: use {} to {}; {reason}",
+            range.start(),
+            range.end()
+        )
+    })
+}
+
+/// Bounds of a Kubernetes quantity, as a person writes them.
+#[derive(Clone, Copy)]
+pub struct QuantityRange {
+    pub min: &'static str,
+    pub max: &'static str,
+    /// What the numbers count, so that a missing suffix is easy to spot.
+    pub unit: &'static str,
+}
+
+/// The message for a quantity outside `range`, if it is.
+fn quantity_out_of_range(quantity: &KubeQuantity, range: QuantityRange) -> Option<String> {
+    let QuantityRange { min, max, unit } = range;
+    let bounds = KubeQuantity::known(min).value()..=KubeQuantity::known(max).value();
+    (!bounds.contains(&quantity.value())).then(|| {
+        format!(
+            "{} is out of range: use {min} to {max} {unit}",
+            quantity.as_str()
+        )
+    })
 }
 
 fn unused_section(section: &str, topology: Topology) -> String {
@@ -287,4 +416,18 @@ fn check_label(key: &str, value: &str) -> Result<(), String> {
         return Err(format!("{value:?} is not a valid label value"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_bounds_parse() {
+        for range in [CPU_RANGE, MEMORY_RANGE, VOLUME_RANGE] {
+            assert!(KubeQuantity::parse(range.min).is_ok(), "{}", range.min);
+            assert!(KubeQuantity::parse(range.max).is_ok(), "{}", range.max);
+        }
+        assert!(RedisMemory::parse(MIN_MAXMEMORY).is_ok());
+    }
 }

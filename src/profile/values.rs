@@ -66,7 +66,8 @@ impl KubeQuantity {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         parse_quantity(text)
-            .filter(|value| *value > 0.0)
+            // 1e400 overflows to infinity, which no quantity means.
+            .filter(|value| value.is_finite() && *value > 0.0)
             .map(|value| KubeQuantity {
                 text: text.to_owned(),
                 value,
@@ -211,6 +212,12 @@ pub struct SaveRule {
 }
 
 impl SaveRule {
+    /// Snapshots further apart than a day are no schedule; appendonly is
+    /// the way to keep every write.
+    pub const MAX_SECONDS: u32 = 86_400;
+    /// Redis keeps the count in a C int.
+    pub const MAX_CHANGES: u32 = i32::MAX as u32;
+
     pub(crate) fn new(seconds: u32, changes: u32) -> Self {
         SaveRule { seconds, changes }
     }
@@ -218,11 +225,16 @@ impl SaveRule {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut fields = text.split_whitespace().map(str::parse::<u32>);
         match (fields.next(), fields.next(), fields.next()) {
-            (Some(Ok(seconds)), Some(Ok(changes)), None) if seconds > 0 && changes > 0 => {
+            (Some(Ok(seconds)), Some(Ok(changes)), None)
+                if (1..=Self::MAX_SECONDS).contains(&seconds)
+                    && (1..=Self::MAX_CHANGES).contains(&changes) =>
+            {
                 Ok(SaveRule { seconds, changes })
             }
             _ => Err(format!(
-                "{text:?} is not a save rule: write \"<seconds> <changes>\", both positive, e.g. \"900 1\""
+                "{text:?} is not a save rule: write \"<seconds> <changes>\", e.g. \"900 1\", with 1 to {} seconds and 1 to {} changes",
+                Self::MAX_SECONDS,
+                Self::MAX_CHANGES
             )),
         }
     }
@@ -358,6 +370,7 @@ mod tests {
         }
         for text in [
             "256mb", "1Gx", "", "Mi", "1..0", "1 Gi", "-1", "0", "1e", "1e+-3", "--1", "1mi",
+            "1e400", "0e400", "1e-400",
         ] {
             assert!(
                 KubeQuantity::parse(text).is_err(),
@@ -404,7 +417,16 @@ mod tests {
     #[test]
     fn save_rules_need_two_positive_numbers() {
         assert_eq!(SaveRule::parse(" 900  1 ").unwrap(), SaveRule::new(900, 1));
-        for text in ["900", "900 1 2", "0 1", "a b", ""] {
+        for text in [
+            "900",
+            "900 1 2",
+            "0 1",
+            "a b",
+            "",
+            "86401 1",
+            "60 2147483648",
+            "60 18446744073709551616",
+        ] {
             assert!(SaveRule::parse(text).is_err(), "{text} should be rejected");
         }
     }

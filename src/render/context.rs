@@ -206,11 +206,7 @@ pub fn build(valid: &ValidProfile) -> Context {
         (redis.topology == Topology::Sentinel).then(|| redis.sentinel.clone().unwrap_or_default());
     let cluster =
         (redis.topology == Topology::Cluster).then(|| redis.cluster.clone().unwrap_or_default());
-    let replicas = match (&sentinel, &cluster) {
-        (Some(sentinel), _) => sentinel.replicas,
-        (_, Some(cluster)) => cluster.nodes(),
-        _ => 1,
-    };
+    let replicas = redis.pods();
     let hostnames: Vec<String> = (0..replicas)
         .map(|ordinal| format!("{statefulset}-{ordinal}.{hostname_suffix}"))
         .collect();

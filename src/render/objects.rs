@@ -193,6 +193,12 @@ impl Object {
         format!("{}-{}.yaml", self.kind.to_lowercase(), self.name)
     }
 
+    /// Whether this object's file must be readable by its owner only: a
+    /// Secret may carry the password the user gave.
+    pub fn is_secret(&self) -> bool {
+        self.kind == "Secret"
+    }
+
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(&self.value).expect("a YAML value always serializes")
     }
