@@ -768,6 +768,17 @@ fn keeping_the_data_then_deleting_it_leaves_no_namespace() {
     );
     assert!(scratch.exists::<PersistentVolumeClaim>(claim));
     assert!(scratch.namespace_exists());
+    let again = scratch.cafectl(&["teardown", "--yes"]);
+    assert_eq!(code(&again), Some(0), "{}", common::describe(&again));
+    assert!(
+        stdout(&again).starts_with("nothing to delete\n")
+            && stdout(&again).contains(&format!(
+                "keep    Namespace/{} (it holds the kept data; teardown --delete-data deletes it)",
+                scratch.namespace
+            )),
+        "{}",
+        common::describe(&again)
+    );
 
     let delete = scratch.cafectl(&["teardown", "--yes", "--delete-data"]);
     assert_eq!(code(&delete), Some(0), "{}", common::describe(&delete));

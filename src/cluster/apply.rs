@@ -42,7 +42,7 @@ pub async fn apply_all(
             // What was there before, read beside the first stage (the
             // namespace): the inventory must keep every earlier object.
             let (results, live) = futures::join!(applied, LiveState::read(session));
-            report(stage, results, out)?;
+            report(stage, results, "nothing was applied", out)?;
             let live = live?;
             let mut listed = inventory::labels_of(&session.objects);
             if let Some(earlier) = live
@@ -55,7 +55,12 @@ pub async fn apply_all(
             inventory::write(session, listed.iter().map(String::as_str)).await?;
             state = Some(live);
         } else {
-            report(stage, applied.await, out)?;
+            report(
+                stage,
+                applied.await,
+                "earlier stages were applied, re-running apply continues from here",
+                out,
+            )?;
         }
     }
     if let Some(state) = state {
@@ -70,9 +75,12 @@ pub async fn apply_all(
     .await
 }
 
+/// Says which objects of `stage` were applied; the failures stop apply,
+/// with `so_far` saying where that leaves the cluster.
 fn report(
     stage: &[&Object],
     results: Vec<anyhow::Result<()>>,
+    so_far: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut failures = Vec::new();
@@ -83,10 +91,7 @@ fn report(
         }
     }
     if !failures.is_empty() {
-        anyhow::bail!(
-            "apply stopped; earlier stages were applied, re-running apply continues from here:\n  {}",
-            failures.join("\n  ")
-        );
+        anyhow::bail!("apply stopped; {so_far}:\n  {}", failures.join("\n  "));
     }
     Ok(())
 }

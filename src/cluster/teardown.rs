@@ -42,11 +42,13 @@ pub struct Teardown<'a> {
 }
 
 impl Teardown<'_> {
+    /// Nothing to delete or release: while data is kept, cafectl's namespace
+    /// and the inventory naming it stay as they are.
     pub fn is_empty(&self) -> bool {
         self.delete.is_empty()
             && self.release.is_empty()
-            && self.namespace.is_none()
-            && self.inventory.is_none()
+            && (self.keeps_data || self.namespace.is_none())
+            && (self.inventory.is_none() || self.namespace.is_some())
     }
 }
 
@@ -102,11 +104,18 @@ pub fn plan<'a>(session: &Session, state: &'a LiveState, delete_data: bool) -> T
             reason: format!("data ({}); delete with --delete-data", size(volume)),
         }));
     }
+    let namespace = namespaces.into_iter().next();
+    if let Some(namespace) = namespace.filter(|_| keeps_data) {
+        keep.push(Kept {
+            object: namespace.label.clone(),
+            reason: "it holds the kept data; teardown --delete-data deletes it".to_owned(),
+        });
+    }
     Teardown {
         delete,
         release,
         keep,
-        namespace: namespaces.into_iter().next(),
+        namespace,
         keeps_data,
         inventory,
     }

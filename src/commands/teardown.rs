@@ -44,7 +44,7 @@ pub(crate) async fn execute(
             found.other_managers().join(", ")
         )?;
     }
-    if let Some(namespace) = plan.namespace {
+    if let Some(namespace) = plan.namespace.filter(|_| !plan.keeps_data) {
         writeln!(
             stdout,
             "  delete  {} (if nothing else is in it)",
