@@ -42,12 +42,22 @@ fn apply_args(force_conflicts: bool) -> ApplyArgs {
 }
 
 async fn session(fake: &FakeApi) -> Session {
+    start(fake.connect()).await.unwrap()
+}
+
+/// A session with --timeout `timeout`.
+async fn session_within(fake: &FakeApi, timeout: std::time::Duration) -> Session {
+    start(fake.connect_within(timeout)).await.unwrap()
+}
+
+/// The shipped standalone profile's session over `connection`.
+async fn start(connection: crate::cluster::connect::Connection) -> anyhow::Result<Session> {
     let profile = profile::load(&ProfileRequest {
         files: profile_args().profiles,
         ..Default::default()
     })
     .unwrap();
-    Session::start(profile, fake.connect()).await.unwrap()
+    Session::start(profile, connection).await
 }
 
 fn labelled(name: &str, extra: Value) -> Value {
@@ -544,12 +554,7 @@ async fn a_kind_the_server_does_not_serve_stops_everything_before_any_write() {
         unserved: vec!["policy/v1"],
         ..FakeApi::default()
     };
-    let profile = profile::load(&ProfileRequest {
-        files: profile_args().profiles,
-        ..Default::default()
-    })
-    .unwrap();
-    let error = Session::start(profile, fake.connect())
+    let error = start(fake.connect())
         .await
         .err()
         .expect("discovery must fail");
@@ -644,14 +649,7 @@ async fn apply_within(
     fake: &FakeApi,
     timeout: std::time::Duration,
 ) -> (anyhow::Result<Exit>, Vec<Recorded>) {
-    let profile = profile::load(&ProfileRequest {
-        files: profile_args().profiles,
-        ..Default::default()
-    })
-    .unwrap();
-    let session = Session::start(profile, fake.connect_within(timeout))
-        .await
-        .unwrap();
+    let session = session_within(fake, timeout).await;
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let result = apply::execute(&session, &apply_args(false), &mut out, &mut err).await;
     let sent = patches(&fake.recorded())
@@ -789,14 +787,7 @@ async fn the_teardown_wait_looks_again_after_a_failed_read() {
 #[tokio::test]
 async fn the_teardown_wait_times_out_naming_what_is_still_there() {
     let fake = FakeApi::default();
-    let profile = profile::load(&ProfileRequest {
-        files: profile_args().profiles,
-        ..Default::default()
-    })
-    .unwrap();
-    let mut connection = fake.connect();
-    connection.timeout = std::time::Duration::from_secs(1);
-    let session = Session::start(profile, connection).await.unwrap();
+    let session = session_within(&fake, std::time::Duration::from_secs(1)).await;
     run_apply(&fake, &session, false).await;
     // The StatefulSet stays: a finalizer, say, that nothing removes.
     fake.fail(Fault::status(
