@@ -45,11 +45,7 @@ pub async fn apply_all(
             report(stage, results, "nothing was applied", out)?;
             let live = live?;
             let mut listed = inventory::labels_of(&session.objects);
-            if let Some(earlier) = live
-                .inventories()
-                .into_iter()
-                .find(|found| found.name == inventory::name_of(session))
-            {
+            if let Some((_, earlier)) = live.own_inventory(session) {
                 listed.extend(earlier.objects);
             }
             inventory::write(session, listed.iter().map(String::as_str)).await?;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 
-use super::inventory::{self, INVENTORY_LABEL};
+use super::inventory;
 use super::live::{self, ApplyError, ApplyOptions};
 use super::normalize::{mask_pair, normalize};
 use super::session::Session;
@@ -188,17 +188,21 @@ pub fn removal_of<'a>(
 /// labels alone cannot tell this Redis's objects from another's.
 pub fn leftovers<'a>(session: &Session, state: &'a LiveState) -> Removal<'a> {
     let rendered = inventory::labels_of(&session.objects);
-    let ours = inventory::name_of(session);
-    let inventories = state.inventories();
-    let Some(inventory) = inventories.iter().find(|i| i.name == ours) else {
-        let listed_elsewhere =
-            |label: &String| inventories.iter().any(|i| i.objects.contains(label));
+    let Some((_, inventory)) = state.own_inventory(session) else {
+        let inventories = state.inventories();
+        // An inventory itself, or an object one of them lists.
+        let in_an_inventory = |found: &LiveObject| {
+            inventories.iter().any(|i| {
+                (found.kind == "ConfigMap" && i.name == found.name)
+                    || i.objects.contains(&found.label)
+            })
+        };
         let keep = state
             .objects
             .iter()
             .filter(|found| found.labelled_for(session.profile.name.as_str()))
-            .filter(|found| !is_never_pruned(found) && !is_inventory(found))
-            .filter(|found| !rendered.contains(&found.label) && !listed_elsewhere(&found.label))
+            .filter(|found| !is_never_pruned(found) && !in_an_inventory(found))
+            .filter(|found| !rendered.contains(&found.label))
             .map(|found| Kept {
                 object: found.label.clone(),
                 reason: "no cafectl inventory lists it (applied by a cafectl from before inventories); delete it yourself if it is a leftover".to_owned(),
@@ -233,16 +237,6 @@ pub fn leftovers<'a>(session: &Session, state: &'a LiveState) -> Removal<'a> {
 
 fn is_never_pruned(found: &LiveObject) -> bool {
     matches!(found.kind, "Namespace" | "PersistentVolumeClaim")
-}
-
-pub fn is_inventory(found: &LiveObject) -> bool {
-    found.kind == "ConfigMap"
-        && found
-            .object
-            .metadata
-            .labels
-            .as_ref()
-            .is_some_and(|labels| labels.contains_key(INVENTORY_LABEL))
 }
 
 /// The server's answer to a dry-run apply: the object as it would be, or

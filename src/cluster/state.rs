@@ -6,7 +6,7 @@ use futures::future::join_all;
 use kube::api::{Api, DynamicObject};
 use kube::ResourceExt;
 
-use super::inventory::Inventory;
+use super::inventory::{self, Inventory};
 use super::live;
 use super::session::Session;
 use super::{FIELD_MANAGER, PASSWORD_MANAGER};
@@ -128,10 +128,20 @@ impl LiveState {
             .find(|found| found.label == label)
     }
 
+    /// The session's own inventory: its ConfigMap, and what it lists.
+    pub fn own_inventory(&self, session: &Session) -> Option<(&LiveObject, Inventory)> {
+        let ours = inventory::name_of(session);
+        self.objects
+            .iter()
+            .filter(|found| found.kind == "ConfigMap" && found.name == ours)
+            .find_map(|found| Some((found, Inventory::read(&found.object)?)))
+    }
+
     /// The inventories of every cafectl profile and Redis in the namespace.
     pub fn inventories(&self) -> Vec<Inventory> {
         self.objects
             .iter()
+            .filter(|found| found.kind == "ConfigMap")
             .filter_map(|found| Inventory::read(&found.object))
             .collect()
     }

@@ -11,7 +11,7 @@ use kube::ResourceExt;
 
 use super::apply::{delete_all, release_fields};
 use super::discovery::namespaced_kinds;
-use super::inventory::{self, Inventory};
+use super::inventory;
 use super::live;
 use super::plan::{removal_of, Kept, Removal};
 use super::session::Session;
@@ -53,17 +53,13 @@ impl Teardown<'_> {
 }
 
 pub fn plan<'a>(session: &Session, state: &'a LiveState, delete_data: bool) -> Teardown<'a> {
-    let ours = inventory::name_of(session);
-    let inventory = state
-        .objects
-        .iter()
-        .find(|found| found.kind == "ConfigMap" && found.name == ours);
-    let rendered = inventory::labels_of(&session.objects);
+    let own = state.own_inventory(session);
+    let inventory = own.as_ref().map(|(found, _)| *found);
     // Without an inventory (applied by an older cafectl) only what this
     // render has is taken: labels alone also match another Redis's objects.
-    let listed: Vec<String> = match inventory.and_then(|found| Inventory::read(&found.object)) {
-        Some(inventory) => inventory.objects.into_iter().collect(),
-        None => rendered
+    let listed: Vec<String> = match own {
+        Some((_, inventory)) => inventory.objects.into_iter().collect(),
+        None => inventory::labels_of(&session.objects)
             .into_iter()
             .filter(|label| {
                 state
@@ -80,10 +76,7 @@ pub fn plan<'a>(session: &Session, state: &'a LiveState, delete_data: bool) -> T
     let (namespaces, mut delete): (Vec<&LiveObject>, Vec<&LiveObject>) = delete
         .into_iter()
         .partition(|found| found.kind == "Namespace");
-    let (namespace_released, release): (Vec<&LiveObject>, Vec<&LiveObject>) = release
-        .into_iter()
-        .partition(|found| found.kind == "Namespace");
-    for namespace in &namespace_released {
+    for namespace in release.iter().filter(|found| found.kind == "Namespace") {
         keep.push(Kept {
             object: namespace.label.clone(),
             reason: format!(
@@ -92,8 +85,6 @@ pub fn plan<'a>(session: &Session, state: &'a LiveState, delete_data: bool) -> T
             ),
         });
     }
-    let mut release = release;
-    release.extend(namespace_released);
     let volumes = data_volumes(session, state);
     let keeps_data = !delete_data && !volumes.is_empty();
     if delete_data {
