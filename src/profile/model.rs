@@ -72,6 +72,9 @@ pub struct Redis {
     pub auth: Auth,
     #[serde(default)]
     pub pod_disruption_budget: PodDisruptionBudget,
+    /// How strictly the pods spread over nodes.
+    #[serde(default)]
+    pub spread: Spread,
     /// Only read when `topology: sentinel`.
     #[serde(default)]
     pub sentinel: Option<Sentinel>,
@@ -92,6 +95,7 @@ impl Default for Redis {
             resources: Resources::default(),
             auth: Auth::default(),
             pod_disruption_budget: PodDisruptionBudget::default(),
+            spread: Spread::default(),
             sentinel: None,
             cluster: None,
         }
@@ -108,6 +112,19 @@ impl Redis {
             Topology::Cluster => self.cluster.clone().unwrap_or_default().nodes(),
         }
     }
+}
+
+/// Pods of one Redis on different nodes (`kubernetes.io/hostname`): `soft`
+/// prefers it and still schedules when the nodes do not allow it (a
+/// one-node cluster); `required` leaves a pod pending instead. Zones
+/// (`topology.kubernetes.io/zone`) are always preferred, never required:
+/// nodes without the label could not take a pod at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Spread {
+    #[default]
+    Soft,
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -258,6 +275,13 @@ pub struct Sentinel {
     pub failover_timeout: u32,
     #[serde(default = "one")]
     pub parallel_syncs: u32,
+    /// A master with fewer linked replicas than this refuses writes, so a
+    /// master cut off from the others cannot take writes a failover drops.
+    #[serde(default = "one")]
+    pub min_replicas_to_write: u32,
+    /// Seconds since a replica's last acknowledgement for it to count.
+    #[serde(default = "default_min_replicas_max_lag")]
+    pub min_replicas_max_lag: u32,
 }
 
 impl Default for Sentinel {
@@ -269,6 +293,8 @@ impl Default for Sentinel {
             down_after_milliseconds: default_down_after(),
             failover_timeout: default_failover_timeout(),
             parallel_syncs: 1,
+            min_replicas_to_write: 1,
+            min_replicas_max_lag: default_min_replicas_max_lag(),
         }
     }
 }
@@ -441,6 +467,9 @@ fn default_down_after() -> u32 {
 }
 fn default_failover_timeout() -> u32 {
     60000
+}
+fn default_min_replicas_max_lag() -> u32 {
+    10
 }
 fn default_node_timeout() -> u32 {
     5000

@@ -150,11 +150,22 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
 
     let budget = &redis.pod_disruption_budget;
     if budget.enabled {
-        if let Some(message) = out_of_range(
-            budget.max_unavailable,
-            0..=redis.pods(),
-            "at most every Redis pod of this topology may be unavailable",
-        ) {
+        // What a drain may take and the set still serve and fail over.
+        let (most, reason) = match redis.topology {
+            Topology::Standalone => (1, "the one Redis pod"),
+            Topology::Sentinel => {
+                let sentinel = redis.sentinel.clone().unwrap_or_default();
+                (
+                    sentinel.replicas.saturating_sub(sentinel.majority()),
+                    "a majority of the sentinels must stay to agree on a failover",
+                )
+            }
+            Topology::Cluster => (
+                redis.cluster.clone().unwrap_or_default().replicas_per_master,
+                "more could take every node of one shard, and with it the cluster",
+            ),
+        };
+        if let Some(message) = out_of_range(budget.max_unavailable, 0..=most, reason) {
             report(at.key("podDisruptionBudget").key("maxUnavailable"), message);
         }
     }
@@ -248,6 +259,20 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                 "the replicas that resynchronise at once after a failover",
             ) {
                 report(at.key("parallelSyncs"), message);
+            }
+            if let Some(message) = out_of_range(
+                sentinel.min_replicas_to_write,
+                0..=sentinel.replicas.saturating_sub(1),
+                "the replicas a master needs to take writes; 0 turns the check off",
+            ) {
+                report(at.key("minReplicasToWrite"), message);
+            }
+            if let Some(message) = out_of_range(
+                sentinel.min_replicas_max_lag,
+                1..=3600,
+                "seconds since a replica last acknowledged",
+            ) {
+                report(at.key("minReplicasMaxLag"), message);
             }
         }
         (_, Some(_)) => report(

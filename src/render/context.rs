@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::profile::{KubeQuantity, Topology, ValidProfile};
+use crate::profile::{KubeQuantity, Spread, Topology, ValidProfile};
 
 pub const REDIS_PORT: u16 = 6379;
 pub const SENTINEL_PORT: u16 = 26379;
@@ -23,6 +23,12 @@ pub const MANAGER: &str = "cafectl";
 /// (cpu, memory) of the sentinel and bootstrap containers: they idle.
 pub const HELPER_REQUESTS: (&str, &str) = ("50m", "32Mi");
 pub const HELPER_LIMITS: (&str, &str) = ("100m", "64Mi");
+
+/// How long a stopping master of a sentinel set or cluster has to hand its
+/// role to a replica (its preStop hook), and how long after that the pod
+/// has to stop (Redis saves its data on the way out).
+pub const HANDOVER_SECONDS: u32 = 20;
+pub const SHUTDOWN_SECONDS: u32 = 30;
 
 /// The key of the password in the Secret (also in an existing one).
 pub const SECRET_KEY: &str = "password";
@@ -96,6 +102,11 @@ pub struct RedisContext {
     pub helper_resources: serde_json::Value,
     pub sentinel: Option<SentinelContext>,
     pub cluster: Option<ClusterContext>,
+    /// Seconds the preStop hook may take; 0: the pod has none (standalone).
+    pub handover_seconds: u32,
+    pub termination_grace_seconds: u32,
+    /// The pod's topologySpreadConstraints; empty for a single pod.
+    pub topology_spread: serde_json::Value,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +119,9 @@ pub struct PersistenceContext {
 pub struct SentinelContext {
     pub master_name: String,
     pub quorum: u32,
+    pub majority: u32,
+    pub min_replicas_to_write: u32,
+    pub min_replicas_max_lag: u32,
     pub down_after_milliseconds: u32,
     pub failover_timeout: u32,
     pub parallel_syncs: u32,
@@ -275,6 +289,13 @@ pub fn build(valid: &ValidProfile) -> Context {
         })
         .collect();
 
+    let topology_spread = topology_spread(replicas, redis.spread, &selector_labels);
+    let handover_seconds = if redis.topology == Topology::Standalone {
+        0
+    } else {
+        HANDOVER_SECONDS
+    };
+
     let (requests_cpu, requests_memory) = redis.resources.requests();
     let (limits_cpu, limits_memory) = redis.resources.limits();
 
@@ -382,6 +403,9 @@ pub fn build(valid: &ValidProfile) -> Context {
             sentinel: sentinel.as_ref().map(|sentinel| SentinelContext {
                 master_name: sentinel.master_name.clone(),
                 quorum: sentinel.effective_quorum(),
+                majority: sentinel.majority(),
+                min_replicas_to_write: sentinel.min_replicas_to_write,
+                min_replicas_max_lag: sentinel.min_replicas_max_lag,
                 down_after_milliseconds: sentinel.down_after_milliseconds,
                 failover_timeout: sentinel.failover_timeout,
                 parallel_syncs: sentinel.parallel_syncs,
@@ -392,6 +416,9 @@ pub fn build(valid: &ValidProfile) -> Context {
                 node_timeout_milliseconds: cluster.node_timeout_milliseconds,
                 bootstrap_job: format!("{base}-cluster-bootstrap"),
             }),
+            handover_seconds,
+            termination_grace_seconds: handover_seconds + SHUTDOWN_SECONDS,
+            topology_spread,
         },
         auth: AuthContext {
             secret,
@@ -455,6 +482,34 @@ fn resources_json(
         "requests": {"cpu": request_cpu.as_str(), "memory": request_memory.as_str()},
         "limits": {"cpu": limit_cpu.as_str(), "memory": limit_memory.as_str()},
     })
+}
+
+/// One pod per node as far as the nodes allow (or strictly, with
+/// `spread: required`), and across zones where nodes have them.
+fn topology_spread(
+    replicas: u32,
+    spread: Spread,
+    selector_labels: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    if replicas < 2 {
+        return serde_json::json!([]);
+    }
+    let on_nodes = match spread {
+        Spread::Soft => "ScheduleAnyway",
+        Spread::Required => "DoNotSchedule",
+    };
+    let constraint = |key: &str, when: &str| {
+        serde_json::json!({
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": when,
+            "labelSelector": {"matchLabels": selector_labels},
+        })
+    };
+    serde_json::json!([
+        constraint("kubernetes.io/hostname", on_nodes),
+        constraint("topology.kubernetes.io/zone", "ScheduleAnyway"),
+    ])
 }
 
 /// The labels every object carries, marking it as this profile's.

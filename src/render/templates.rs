@@ -106,6 +106,16 @@ pub const SCRIPTS: &[Script] = &[
         topologies: &[Topology::Standalone, Topology::Sentinel, Topology::Cluster],
     },
     Script {
+        file_name: "probe.sh",
+        template: template!("scripts/probe.sh.j2"),
+        topologies: &[Topology::Standalone, Topology::Sentinel, Topology::Cluster],
+    },
+    Script {
+        file_name: "pre-stop.sh",
+        template: template!("scripts/pre-stop.sh.j2"),
+        topologies: &[Topology::Sentinel, Topology::Cluster],
+    },
+    Script {
         file_name: "start-sentinel.sh",
         template: template!("scripts/start-sentinel.sh.j2"),
         topologies: &[Topology::Sentinel],

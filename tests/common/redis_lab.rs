@@ -31,7 +31,7 @@ use super::resp::Connection;
 pub const PASSWORD: &str = "cafectl-test-0123456789abcdef";
 
 const BUSYBOX_APPLETS: &[&str] = &[
-    "sh", "timeout", "sed", "tr", "head", "cat", "sleep", "mv", "grep", "printf",
+    "sh", "timeout", "sed", "tr", "head", "cat", "sleep", "mv", "grep", "printf", "date",
 ];
 
 static NEXT_LAB: AtomicU8 = AtomicU8::new(0);
