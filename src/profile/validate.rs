@@ -161,7 +161,11 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
                 )
             }
             Topology::Cluster => (
-                redis.cluster.clone().unwrap_or_default().replicas_per_master,
+                redis
+                    .cluster
+                    .clone()
+                    .unwrap_or_default()
+                    .replicas_per_master,
                 "more could take every node of one shard, and with it the cluster",
             ),
         };
