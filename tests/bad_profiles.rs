@@ -53,7 +53,7 @@ redis:
 "#,
         ),
         args: &[],
-        stderr: r#"error: unknown_far.yaml:3:3: redis.zzzzzz: unknown key `zzzzzz`; expected one of: topology, name, image, maxmemory, maxmemoryPolicy, persistence, resources, auth, podDisruptionBudget, sentinel, cluster
+        stderr: r#"error: unknown_far.yaml:3:3: redis.zzzzzz: unknown key `zzzzzz`; expected one of: topology, name, image, maxmemory, maxmemoryPolicy, persistence, resources, auth, podDisruptionBudget, spread, sentinel, cluster
 "#,
     },
     BadProfile {
@@ -343,7 +343,31 @@ redis:
         file: "pdb.yaml",
         text: Some("name: x\nredis:\n  podDisruptionBudget:\n    maxUnavailable: 2\n"),
         args: &[],
-        stderr: r#"error: pdb.yaml:4:5: redis.podDisruptionBudget.maxUnavailable: 2 is out of range: use 0 to 1; at most every Redis pod of this topology may be unavailable
+        stderr: r#"error: pdb.yaml:4:5: redis.podDisruptionBudget.maxUnavailable: 2 is out of range: use 0 to 1; a standalone Redis has one pod
+"#,
+    },
+    BadProfile {
+        what: "a disruption budget that would take the sentinels' majority",
+        file: "pdb_sentinel.yaml",
+        text: Some("name: x\nredis:\n  topology: sentinel\n  podDisruptionBudget:\n    maxUnavailable: 2\n"),
+        args: &[],
+        stderr: r#"error: pdb_sentinel.yaml:5:5: redis.podDisruptionBudget.maxUnavailable: 2 is out of range: use 0 to 1; a majority of the sentinels must stay to agree on a failover
+"#,
+    },
+    BadProfile {
+        what: "a master that needs more replicas than there are",
+        file: "min_replicas.yaml",
+        text: Some("name: x\nredis:\n  topology: sentinel\n  sentinel:\n    minReplicasToWrite: 3\n"),
+        args: &[],
+        stderr: r#"error: min_replicas.yaml:5:5: redis.sentinel.minReplicasToWrite: 3 is out of range: use 0 to 2; the replicas a master needs to take writes; 0 turns the check off
+"#,
+    },
+    BadProfile {
+        what: "an unknown spread",
+        file: "spread.yaml",
+        text: Some("name: x\nredis:\n  spread: strict\n"),
+        args: &[],
+        stderr: r#"error: spread.yaml:3:3: redis.spread: unknown value `strict`; expected one of: soft, required
 "#,
     },
     BadProfile {

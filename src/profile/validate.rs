@@ -151,15 +151,15 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
     let budget = &redis.pod_disruption_budget;
     if budget.enabled {
         // What a drain may take and the set still serve and fail over.
+        // (Too few sentinels is reported on its own key.)
+        let sentinel = redis.sentinel.clone().unwrap_or_default();
         let (most, reason) = match redis.topology {
-            Topology::Standalone => (1, "the one Redis pod"),
-            Topology::Sentinel => {
-                let sentinel = redis.sentinel.clone().unwrap_or_default();
-                (
-                    sentinel.replicas.saturating_sub(sentinel.majority()),
-                    "a majority of the sentinels must stay to agree on a failover",
-                )
-            }
+            Topology::Standalone => (1, "a standalone Redis has one pod"),
+            Topology::Sentinel if sentinel.replicas < 3 => (redis.pods(), ""),
+            Topology::Sentinel => (
+                sentinel.replicas.saturating_sub(sentinel.majority()),
+                "a majority of the sentinels must stay to agree on a failover",
+            ),
             Topology::Cluster => (
                 redis
                     .cluster
