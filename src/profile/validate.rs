@@ -155,7 +155,9 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
         let sentinel = redis.sentinel.clone().unwrap_or_default();
         let (most, reason) = match redis.topology {
             Topology::Standalone => (1, "a standalone Redis has one pod"),
-            Topology::Sentinel if sentinel.replicas < 3 => (redis.pods(), ""),
+            Topology::Sentinel if sentinel.replicas < 3 => {
+                (redis.pods(), "at most every Redis pod")
+            }
             Topology::Sentinel => (
                 sentinel.replicas.saturating_sub(sentinel.majority()),
                 "a majority of the sentinels must stay to agree on a failover",
