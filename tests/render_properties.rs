@@ -258,12 +258,53 @@ fn network_policy_admits_clients_and_peers_on_their_ports() {
             }
             None => assert_eq!(rules.len(), 1, "{profile}: a single pod has no peers"),
         }
-        // The bootstrap Job is a client, so the policy lets it reach the nodes.
+        // The bootstrap Job is a client, so the policy lets it reach the
+        // nodes; its own policy lets nothing reach it, and it reaches only
+        // the Redis pods' client port and DNS.
         if let Some(job) = objects.iter().find(|object| object.kind == "Job") {
+            let labels = &job.value["spec"]["template"]["metadata"]["labels"];
+            assert_eq!(labels["cafectl.io/redis-client"], Value::from("true"));
+            let own = &objects
+                .iter()
+                .find(|object| {
+                    object.kind == "NetworkPolicy" && object.name == "redis-cluster-bootstrap"
+                })
+                .expect("the bootstrap pod's NetworkPolicy")
+                .value["spec"];
+            for (key, value) in own["podSelector"]["matchLabels"].as_mapping().unwrap() {
+                assert_eq!(
+                    &labels[key], value,
+                    "{profile}: the policy selects the bootstrap pod"
+                );
+            }
             assert_eq!(
-                job.value["spec"]["template"]["metadata"]["labels"]["cafectl.io/redis-client"],
-                Value::from("true")
+                own["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+                Value::from("cluster-bootstrap")
             );
+            assert_eq!(
+                own["policyTypes"],
+                serde_yaml::from_str::<Value>("[Ingress, Egress]").unwrap()
+            );
+            assert!(
+                own["ingress"].is_null(),
+                "{profile}: nothing may connect to the bootstrap pod"
+            );
+            let egress = own["egress"].as_sequence().unwrap();
+            assert_eq!(
+                &egress[0]["to"][0]["podSelector"]["matchLabels"],
+                redis_pods
+            );
+            assert_eq!(ports(&egress[0]), vec![6379]);
+            assert_eq!(ports(&egress[1]), vec![53, 53]);
+            assert_eq!(egress.len(), 2);
         }
+        assert_eq!(
+            objects
+                .iter()
+                .filter(|object| object.kind == "NetworkPolicy")
+                .count(),
+            if profile == "cluster" { 2 } else { 1 },
+            "{profile}"
+        );
     }
 }

@@ -160,6 +160,15 @@ pub struct NetworkPolicyContext {
     pub client_ports: Vec<u16>,
     /// Ports the Redis pods reach on each other (replication, sentinel, bus).
     pub peer_ports: Vec<u16>,
+    /// The cluster bootstrap pod's own policy: nothing reaches it, and it
+    /// reaches only the Redis pods and the cluster DNS.
+    pub bootstrap: Option<BootstrapPolicyContext>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BootstrapPolicyContext {
+    pub name: String,
+    pub pod_labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -439,6 +448,10 @@ pub fn build(valid: &ValidProfile) -> Context {
                 client_labels: profile.network_policy.client_labels.clone(),
                 client_ports,
                 peer_ports,
+                bootstrap: cluster.is_some().then(|| BootstrapPolicyContext {
+                    name: format!("{base}-cluster-bootstrap"),
+                    pod_labels: object_labels(valid.name.as_str(), "cluster-bootstrap"),
+                }),
             }),
         pod_disruption_budget: redis.pod_disruption_budget.enabled.then(|| PdbContext {
             name: base.to_owned(),
