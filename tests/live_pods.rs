@@ -133,8 +133,8 @@ impl Live {
         kubectl_result(args, output)
     }
 
-    /// redis-cli inside a Redis pod, authenticated from the pod's own
-    /// environment (the password never appears in a command line here).
+    /// redis-cli inside a Redis pod, authenticated with the pod's own
+    /// password file (the password never appears in a command line here).
     fn redis_cli(
         &self,
         pod: &str,
@@ -150,7 +150,7 @@ impl Live {
             "--",
             "sh",
             "-c",
-            "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec timeout 5 redis-cli -p \"$0\" \"$@\"",
+            "REDISCLI_AUTH=$(cat /etc/redis-auth/password) exec timeout 5 redis-cli -p \"$0\" \"$@\"",
             port,
         ];
         command.extend_from_slice(args);

@@ -87,6 +87,44 @@ fn every_container_is_limited_and_unprivileged() {
 }
 
 #[test]
+fn the_password_is_a_file_never_in_the_environment() {
+    each_variant(|label, object| {
+        let pod_spec = match object.kind.as_str() {
+            "StatefulSet" | "Job" => &object.value["spec"]["template"]["spec"],
+            _ => return,
+        };
+        let volume = pod_spec["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|volume| volume["name"] == "auth")
+            .unwrap_or_else(|| panic!("{label}: no password volume"));
+        assert!(volume["secret"]["secretName"].as_str().is_some(), "{label}");
+        // 0440: the owner and the Redis group only.
+        assert_eq!(
+            volume["secret"]["defaultMode"],
+            Value::from(0o440),
+            "{label}"
+        );
+        for container in pod_spec["containers"].as_sequence().unwrap() {
+            let name = container["name"].as_str().unwrap();
+            let mounted = container["volumeMounts"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|mount| mount["name"] == "auth" && mount["mountPath"] == "/etc/redis-auth");
+            assert!(mounted, "{label} {name}: the password file is not mounted");
+            for variable in container["env"].as_sequence().into_iter().flatten() {
+                assert!(
+                    variable["valueFrom"]["secretKeyRef"].is_null(),
+                    "{label} {name}: a Secret in the environment: {variable:?}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
 fn no_password_is_rendered_unless_the_user_gave_one() {
     for (profile, sets) in VARIANTS {
         let objects = render_profile(profile, sets);
@@ -109,7 +147,7 @@ fn no_password_is_rendered_unless_the_user_gave_one() {
             );
         }
         // Every setting that carries a password takes it from the Secret's
-        // environment variable when the pod starts.
+        // file (read into REDIS_PASSWORD) when the pod starts.
         let settings = ["requirepass", "masterauth", "auth-pass", "sentinel-pass"];
         let carrying: Vec<&str> = yaml
             .lines()

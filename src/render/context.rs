@@ -33,6 +33,9 @@ pub const SHUTDOWN_SECONDS: u32 = 30;
 /// The key of the password in the Secret (also in an existing one).
 pub const SECRET_KEY: &str = "password";
 
+/// Where the Secret is mounted in the Redis, sentinel and bootstrap containers.
+pub const PASSWORD_DIRECTORY: &str = "/etc/redis-auth";
+
 /// Annotation on a Secret whose password `apply` generates on creation.
 pub const PASSWORD_ANNOTATION: &str = "cafectl.io/password";
 
@@ -82,11 +85,9 @@ pub struct RedisContext {
     /// privilege escalation, no capabilities.
     pub pod_security_context: serde_json::Value,
     pub container_security_context: serde_json::Value,
-    /// The password from the Secret, for the scripts (`REDIS_PASSWORD`) and
-    /// for redis-cli in probes (`REDISCLI_AUTH`, never on a command line).
-    pub password_env: serde_json::Value,
-    /// What the Redis and sentinel containers get: the password and the
-    /// pod's name, from which they build the hostname they announce.
+    /// What the Redis and sentinel containers get: the pod's name, from
+    /// which they build the hostname they announce. (The password is a
+    /// file, `AuthContext::password_file`, never in the environment.)
     pub pod_env: serde_json::Value,
     pub port: u16,
     pub sentinel_port: u16,
@@ -139,6 +140,13 @@ pub struct ClusterContext {
 pub struct AuthContext {
     pub secret: String,
     pub secret_key: &'static str,
+    /// Where the pods read the password: the Secret mounted as a file, not
+    /// in the environment (where every child process, crash report and
+    /// `kubectl describe` of the pod would see it).
+    pub password_file: String,
+    /// The pod volume and the container mount that put it there.
+    pub volume: serde_json::Value,
+    pub mount: serde_json::Value,
     /// false when the user named an existing Secret.
     pub render_secret: bool,
     /// Only what the user passed; never generated here.
@@ -288,22 +296,22 @@ pub fn build(valid: &ValidProfile) -> Context {
         .as_ref()
         .map_or_else(|| format!("{base}-auth"), ToString::to_string);
 
-    let password_env: Vec<serde_json::Value> = ["REDIS_PASSWORD", "REDISCLI_AUTH"]
-        .iter()
-        .map(|variable| {
-            serde_json::json!({
-                "name": variable,
-                "valueFrom": {"secretKeyRef": {"name": secret, "key": SECRET_KEY}},
-            })
-        })
-        .collect();
-
     let topology_spread = topology_spread(replicas, redis.spread, &selector_labels);
     let handover_seconds = if redis.topology == Topology::Standalone {
         0
     } else {
         HANDOVER_SECONDS
     };
+
+    let auth_volume = serde_json::json!({
+        "name": "auth",
+        "secret": {
+            "secretName": secret,
+            "items": [{"key": SECRET_KEY, "path": SECRET_KEY}],
+            // 0440: the owner and the Redis group (fsGroup).
+            "defaultMode": 0o440,
+        },
+    });
 
     let (requests_cpu, requests_memory) = redis.resources.requests();
     let (limits_cpu, limits_memory) = redis.resources.limits();
@@ -366,15 +374,10 @@ pub fn build(valid: &ValidProfile) -> Context {
                 "readOnlyRootFilesystem": true,
                 "capabilities": {"drop": ["ALL"]},
             }),
-            password_env: password_env.clone().into(),
-            pod_env: password_env
-                .iter()
-                .cloned()
-                .chain([serde_json::json!({
-                    "name": "POD_NAME",
-                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-                })])
-                .collect(),
+            pod_env: serde_json::json!([{
+                "name": "POD_NAME",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+            }]),
             port: REDIS_PORT,
             sentinel_port: SENTINEL_PORT,
             bus_port: CLUSTER_BUS_PORT,
@@ -432,6 +435,13 @@ pub fn build(valid: &ValidProfile) -> Context {
         auth: AuthContext {
             secret,
             secret_key: SECRET_KEY,
+            password_file: format!("{PASSWORD_DIRECTORY}/{SECRET_KEY}"),
+            volume: auth_volume,
+            mount: serde_json::json!({
+                "name": "auth",
+                "mountPath": PASSWORD_DIRECTORY,
+                "readOnly": true,
+            }),
             render_secret: redis.auth.existing_secret.is_none(),
             password: redis.auth.password.clone(),
             password_annotation: PASSWORD_ANNOTATION,

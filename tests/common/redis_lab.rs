@@ -1,7 +1,7 @@
 //! Runs the pods of a rendered profile as real Redis processes on loopback,
-//! from the files `render` produced: the ConfigMaps become directories, the
-//! container's command and environment come from the pod spec, the Secret's
-//! password is the one Redis gets.
+//! from the files `render` produced: the ConfigMaps and the Secret become
+//! directories, the container's command and environment come from the pod
+//! spec, so the Secret's password is the one Redis gets.
 //!
 //! The only changes, as a node would see them: every mount path points at a
 //! directory of the pod in a temp dir, each pod gets a loopback address of
@@ -31,7 +31,7 @@ use super::resp::Connection;
 pub const PASSWORD: &str = "cafectl-test-0123456789abcdef";
 
 const BUSYBOX_APPLETS: &[&str] = &[
-    "sh", "timeout", "sed", "tr", "head", "cat", "sleep", "mv", "grep", "printf", "date",
+    "sh", "timeout", "sed", "tr", "head", "cat", "sleep", "mv", "grep", "printf", "date", "env",
 ];
 
 static NEXT_LAB: AtomicU8 = AtomicU8::new(0);
@@ -385,11 +385,17 @@ impl Lab {
                 .unwrap()
                 .iter()
                 .find(|volume| volume["name"] == volume_name);
-            let Some(config_map) = volume.and_then(|volume| volume["configMap"]["name"].as_str())
-            else {
+            let data = if let Some(secret) =
+                volume.and_then(|volume| volume["secret"]["secretName"].as_str())
+            {
+                &find(&self.objects, "Secret", Some(secret)).value["stringData"]
+            } else if let Some(config_map) =
+                volume.and_then(|volume| volume["configMap"]["name"].as_str())
+            {
+                &find(&self.objects, "ConfigMap", Some(config_map)).value["data"]
+            } else {
                 continue; // emptyDir or a volume claim: a plain directory
             };
-            let data = &find(&self.objects, "ConfigMap", Some(config_map)).value["data"];
             for (file, text) in data.as_mapping().unwrap() {
                 let path = directory.join(volume_name).join(file.as_str().unwrap());
                 // Replaced, never rewritten in place: the pod's other
@@ -408,18 +414,11 @@ impl Lab {
             .map(|arg| localize(arg.as_str().unwrap()))
             .collect();
         let mut environment = BTreeMap::new();
-        for variable in spec["env"].as_sequence().unwrap() {
+        // (The password is a file, from the Secret volume above.)
+        for variable in spec["env"].as_sequence().into_iter().flatten() {
             let name = variable["name"].as_str().unwrap().to_owned();
             let value = if let Some(value) = variable["value"].as_str() {
                 value.to_owned()
-            } else if let Some(key) = variable["valueFrom"]["secretKeyRef"]["key"].as_str() {
-                let secret = variable["valueFrom"]["secretKeyRef"]["name"]
-                    .as_str()
-                    .unwrap();
-                find(&self.objects, "Secret", Some(secret)).value["stringData"][key]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
             } else {
                 match variable["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
                     Some("metadata.name") => pod_name.to_owned(),
