@@ -73,8 +73,10 @@ pub async fn until_ready(session: &Session, stderr: &mut dyn Write) -> anyhow::R
                 pending.join("\n  ")
             );
         }
+        // Each round is a GET per object, at once: cheap enough to look
+        // every second, so a ready pod is seen without a long lag.
         tokio::time::sleep(
-            Duration::from_secs(2).min(session.timeout.saturating_sub(started.elapsed())),
+            Duration::from_secs(1).min(session.timeout.saturating_sub(started.elapsed())),
         )
         .await;
     }
