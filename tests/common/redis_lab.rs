@@ -6,10 +6,10 @@
 //! The only changes, as a node would see them: every mount path points at a
 //! directory of the pod in a temp dir, each pod gets a loopback address of
 //! its own (127.x.y.z, so the real ports 6379/26379/16379 are used without
-//! colliding with anything), `bind * -::*` binds that address, and the
-//! cluster DNS is a hosts file that each process sees as /etc/hosts in its
-//! own mount namespace. Scripts run under busybox's sh and applets, as in the
-//! Alpine image.
+//! colliding with anything), `bind * -::*` binds that address and the
+//! scripts' `LOCALHOST` is it, and the cluster DNS is a hosts file that each
+//! process sees as /etc/hosts in its own mount namespace. Scripts run under
+//! busybox's sh and applets, as in the Alpine image.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -374,7 +374,9 @@ impl Lab {
                 text = text.replace(&format!("\u{0}{index}\u{0}"), local.to_str().unwrap());
             }
             match ip {
-                Some(ip) => text.replace("bind * -::*", &format!("bind {ip}")),
+                Some(ip) => text
+                    .replace("bind * -::*", &format!("bind {ip}"))
+                    .replace("LOCALHOST=127.0.0.1", &format!("LOCALHOST={ip}")),
                 None => text,
             }
         };
