@@ -14,6 +14,15 @@ fn each_variant(mut check: impl FnMut(&str, &cafectl::render::Object)) {
     }
 }
 
+/// The pod spec of every workload of every variant.
+fn each_pod_spec(mut check: impl FnMut(&str, &Value)) {
+    each_variant(|label, object| {
+        if matches!(object.kind.as_str(), "StatefulSet" | "Job") {
+            check(label, &object.value["spec"]["template"]["spec"]);
+        }
+    });
+}
+
 #[test]
 fn every_object_is_labelled_as_this_profiles() {
     each_variant(|label, object| {
@@ -51,11 +60,7 @@ fn objects_come_in_apply_order() {
 
 #[test]
 fn every_container_is_limited_and_unprivileged() {
-    each_variant(|label, object| {
-        let pod_spec = match object.kind.as_str() {
-            "StatefulSet" | "Job" => &object.value["spec"]["template"]["spec"],
-            _ => return,
-        };
+    each_pod_spec(|label, pod_spec| {
         assert_eq!(
             pod_spec["securityContext"]["runAsNonRoot"],
             Value::Bool(true),
@@ -88,11 +93,7 @@ fn every_container_is_limited_and_unprivileged() {
 
 #[test]
 fn the_password_is_a_file_never_in_the_environment() {
-    each_variant(|label, object| {
-        let pod_spec = match object.kind.as_str() {
-            "StatefulSet" | "Job" => &object.value["spec"]["template"]["spec"],
-            _ => return,
-        };
+    each_pod_spec(|label, pod_spec| {
         let volume = pod_spec["volumes"]
             .as_sequence()
             .unwrap()
