@@ -188,13 +188,15 @@ impl Lab {
     }
 
     /// Rewritten in place: every process's bind mount follows the inode.
+    /// Each name also with its trailing dot, as the scripts ask for it (a
+    /// hosts file matches names literally; the cluster DNS takes both).
     fn write_hosts(&self) {
         let mut text = String::from("127.0.0.1 localhost\n");
         for ordinal in 0..self.pods() {
+            let hostname = self.hostname(ordinal);
             text.push_str(&format!(
-                "{} {}\n",
-                self.addresses[ordinal],
-                self.hostname(ordinal)
+                "{} {hostname} {hostname}.\n",
+                self.addresses[ordinal]
             ));
         }
         fs::write(&self.hosts_file, text).unwrap();
