@@ -6,12 +6,21 @@
 #   check PREFIX COUNT   write COUNT keys, read them back; print {"ok": n}
 #   read PREFIX COUNT    read the keys `check` wrote; print {"ok": n}
 #   write PREFIX         SET PREFIX:<i> every 20 ms until /tmp/PREFIX.stop
-#                        exists; the acknowledged i go to /tmp/PREFIX.acked;
+#                        exists; the acknowledged keys go to /tmp/PREFIX.acked;
 #                        print {"acked", "errors", "longest_gap", ...}
+#   write-shards PREFIX  the same for a cluster, one key per shard in turn,
+#                        each shard's node found by plain connections that
+#                        follow MOVED (the cluster client's own recovery
+#                        stalls for seconds): "longest_gap" is the longest
+#                        any one shard went without an acknowledged write
 #   verify PREFIX        GET every acknowledged key; print {"checked", "lost"}
 import json
+import os
 import sys
 import time
+
+import redis
+from redis.crc import key_slot
 
 
 def check(prefix, count):
@@ -26,29 +35,94 @@ def read(prefix, count):
 
 
 def write(prefix):
-    acked, errors, first_error = [], 0, None
-    longest_gap, last_ack = 0.0, time.monotonic()
+    def set_next(i):
+        key = f"{prefix}:{i}"
+        redis_client.set(key, str(i))
+        return key, 0
+
+    _write_until_stopped(prefix, set_next, shards=1)
+
+
+def write_shards(prefix):
+    password = os.getenv("REDIS_PASSWORD")
+    seeds = [tuple(n.rsplit(":", 1)) for n in os.environ["REDIS_CLUSTER_NODES"].split(",")]
+    connections = {}
+
+    def node(address):
+        if address not in connections:
+            connections[address] = redis.Redis(host=address[0], port=int(address[1]), password=password,
+                                               decode_responses=True, socket_timeout=2,
+                                               socket_connect_timeout=2)
+        return connections[address]
+
+    # One hash tag per slot range, so each key lives on a different shard.
+    ranges = []
+    for seed in seeds:
+        try:
+            ranges = _slot_ranges(node(seed))
+            break
+        except redis.RedisError:
+            continue
+    tags = []
+    for start, end in ranges:
+        tag = next(t for t in (f"{prefix}-{n}" for n in range(100000)) if start <= key_slot(t.encode()) <= end)
+        tags.append(tag)
+    owner = [seeds[0]] * len(tags)
+    next_seed = [0]
+
+    def set_next(i):
+        shard = i % len(tags)
+        key = f"{prefix}:{{{tags[shard]}}}:{i}"
+        try:
+            node(owner[shard]).set(key, str(i))
+        except redis.ResponseError as error:
+            moved = str(error).split()
+            if moved and moved[0] == "MOVED":
+                owner[shard] = tuple(moved[2].rsplit(":", 1))
+            raise
+        except redis.ConnectionError:
+            # That node is gone: any other one answers MOVED.
+            connections.pop(owner[shard], None)
+            next_seed[0] = (next_seed[0] + 1) % len(seeds)
+            owner[shard] = seeds[next_seed[0]]
+            raise
+        return key, shard
+
+    _write_until_stopped(prefix, set_next, shards=len(tags))
+
+
+def _slot_ranges(connection):
+    slots = connection.execute_command("CLUSTER", "SLOTS")
+    # Parsed to {(start, end): ...} or raw [[start, end, ...], ...].
+    entries = slots.keys() if isinstance(slots, dict) else slots
+    return sorted((int(entry[0]), int(entry[1])) for entry in entries)
+
+
+def _write_until_stopped(prefix, set_next, shards):
+    acked, errors, first_error = 0, 0, None
+    last_ack = [time.monotonic()] * shards
+    longest_gap = 0.0
     i = 0
     with open(f"/tmp/{prefix}.acked", "w") as log:
         while not _stopped(prefix):
             try:
-                redis_client.set(f"{prefix}:{i}", str(i))
+                key, shard = set_next(i)
             except Exception as error:  # any failure is a write not acknowledged
                 errors += 1
                 first_error = first_error or f"{type(error).__name__}: {error}"
                 time.sleep(0.05)
             else:
                 now = time.monotonic()
-                longest_gap = max(longest_gap, now - last_ack)
-                last_ack = now
-                acked.append(i)
-                log.write(f"{i}\n")
+                longest_gap = max(longest_gap, now - last_ack[shard])
+                last_ack[shard] = now
+                acked += 1
+                log.write(f"{key}\n")
                 log.flush()
             i += 1
             time.sleep(0.02)
     # A writer stuck until the end has a gap that lasts until the end.
-    longest_gap = max(longest_gap, time.monotonic() - last_ack)
-    print(json.dumps({"attempted": i, "acked": len(acked), "errors": errors,
+    longest_gap = max([longest_gap] + [time.monotonic() - last for last in last_ack])
+    print(json.dumps({"attempted": i, "acked": acked, "errors": errors,
                       "longest_gap": round(longest_gap, 3), "first_error": first_error}))
 
 
@@ -62,8 +136,8 @@ def _stopped(prefix):
 
 def verify(prefix):
     with open(f"/tmp/{prefix}.acked") as log:
-        acked = [int(line) for line in log if line.strip()]
-    lost = [i for i in acked if redis_client.get(f"{prefix}:{i}") != str(i)]
+        acked = [line.strip() for line in log if line.strip()]
+    lost = [key for key in acked if redis_client.get(key) != key.rsplit(":", 1)[1]]
     print(json.dumps({"checked": len(acked), "lost": len(lost), "first_lost": lost[:10]}))
 
 
@@ -74,6 +148,8 @@ elif command == "read":
     read(prefix, int(sys.argv[3]))
 elif command == "write":
     write(prefix)
+elif command == "write-shards":
+    write_shards(prefix)
 elif command == "verify":
     verify(prefix)
 else:
