@@ -53,7 +53,7 @@ redis:
 "#,
         ),
         args: &[],
-        stderr: r#"error: unknown_far.yaml:3:3: redis.zzzzzz: unknown key `zzzzzz`; expected one of: topology, name, image, maxmemory, maxmemoryPolicy, persistence, resources, auth, podDisruptionBudget, spread, sentinel, cluster
+        stderr: r#"error: unknown_far.yaml:3:3: redis.zzzzzz: unknown key `zzzzzz`; expected one of: topology, name, image, maxmemory, maxmemoryPolicy, persistence, resources, auth, podDisruptionBudget, spread, runAsUser, sentinel, cluster
 "#,
     },
     BadProfile {
@@ -368,6 +368,22 @@ redis:
         text: Some("name: x\nredis:\n  spread: strict\n"),
         args: &[],
         stderr: r#"error: spread.yaml:3:3: redis.spread: unknown value `strict`; expected one of: soft, required
+"#,
+    },
+    BadProfile {
+        what: "Redis as root",
+        file: "root.yaml",
+        text: Some("name: x\nredis:\n  runAsUser: 0\n"),
+        args: &[],
+        stderr: r#"error: root.yaml:3:3: redis.runAsUser: 0 is out of range: use 1 to 2147483647; a non-root user id (the image's `redis` is 999)
+"#,
+    },
+    BadProfile {
+        what: "a user id beyond 32 bits",
+        file: "uid.yaml",
+        text: Some("name: x\n"),
+        args: &["--set", "redis.runAsUser=4294967296"],
+        stderr: r#"error: --set redis.runAsUser=4294967296: redis.runAsUser: 4294967296 is out of range: use 1 to 2147483647; a non-root user id (the image's `redis` is 999)
 "#,
     },
     BadProfile {

@@ -403,12 +403,16 @@ impl Live {
 
     /// The life of every profile: apply until ready, the README client
     /// writes and reads, diff has nothing to do.
-    fn apply_and_use(&self, profile: &str) {
-        self.apply(profile, &[]);
+    fn apply_and_use(&self, profile: &str, sets: &[&str]) {
+        self.apply(profile, sets);
         self.start_client();
         let checked = self.client(&["check", "first", "50"]).unwrap();
         assert_eq!(checked["ok"], 50, "{checked}");
-        let diff = self.cafectl(profile, &["diff"]);
+        let mut diff = vec!["diff"];
+        for set in sets {
+            diff.extend(["--set", set]);
+        }
+        let diff = self.cafectl(profile, &diff);
         assert_eq!(diff.status.code(), Some(0), "{}", common::describe(&diff));
     }
 
@@ -627,7 +631,12 @@ fn full_restarts_and_a_rolling_update(
 #[ignore = "needs a Kubernetes cluster with nodes: `bash tests/run.sh` starts the k8s lab and runs it"]
 fn standalone_applies_serves_the_readme_client_and_tears_down() {
     let live = Live::new("standalone");
-    live.apply_and_use("standalone");
+    // A high user id, as platforms that assign each namespace its own use.
+    live.apply_and_use("standalone", &["redis.runAsUser=1000680000"]);
+    let user = live
+        .kubectl(&["exec", "redis-0", "-c", "redis", "--", "id", "-u"])
+        .unwrap();
+    assert_eq!(user.trim(), "1000680000");
     live.teardown_leaves_nothing("standalone");
 }
 
@@ -635,7 +644,7 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
 #[ignore = "needs a Kubernetes cluster with nodes: `bash tests/run.sh` starts the k8s lab and runs it"]
 fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
     let live = Live::new("sentinel");
-    live.apply_and_use("sentinel");
+    live.apply_and_use("sentinel", &[]);
     let first_master = live.converge("sentinel after apply", CONVERGE_WITHIN, || {
         sentinel_master(&live).map(drop)
     });
@@ -682,7 +691,7 @@ fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
 #[ignore = "needs a Kubernetes cluster with nodes: `bash tests/run.sh` starts the k8s lab and runs it"]
 fn cluster_survives_full_restarts_and_a_rolling_update() {
     let live = Live::new("cluster");
-    live.apply_and_use("cluster");
+    live.apply_and_use("cluster", &[]);
     live.converge("cluster after apply", CONVERGE_WITHIN, || {
         cluster_converged(&live)
     });

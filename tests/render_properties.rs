@@ -92,6 +92,30 @@ fn every_container_is_limited_and_unprivileged() {
 }
 
 #[test]
+fn every_pod_runs_as_the_profiles_user() {
+    for profile in ["standalone", "sentinel", "cluster"] {
+        for (sets, user) in [
+            (&[][..], 999),
+            (&["redis.runAsUser=1000680000"][..], 1000680000),
+        ] {
+            for object in render_profile(profile, sets) {
+                if !matches!(object.kind.as_str(), "StatefulSet" | "Job") {
+                    continue;
+                }
+                let security = &object.value["spec"]["template"]["spec"]["securityContext"];
+                for field in ["runAsUser", "runAsGroup", "fsGroup"] {
+                    assert_eq!(
+                        security[field].as_i64(),
+                        Some(user),
+                        "{profile} {sets:?} {object} {field}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn the_password_is_a_file_never_in_the_environment() {
     each_pod_spec(|label, pod_spec| {
         let volume = pod_spec["volumes"]

@@ -75,6 +75,11 @@ pub struct Redis {
     /// How strictly the pods spread over nodes.
     #[serde(default)]
     pub spread: Spread,
+    /// The user (and group) every Redis container runs as: the image's
+    /// `redis` user by default; any other non-root id works too (as
+    /// platforms that assign high ids require).
+    #[serde(default = "default_run_as_user")]
+    pub run_as_user: i64,
     /// Only read when `topology: sentinel`.
     #[serde(default)]
     pub sentinel: Option<Sentinel>,
@@ -96,6 +101,7 @@ impl Default for Redis {
             auth: Auth::default(),
             pod_disruption_budget: PodDisruptionBudget::default(),
             spread: Spread::default(),
+            run_as_user: default_run_as_user(),
             sentinel: None,
             cluster: None,
         }
@@ -439,6 +445,10 @@ fn default_topology() -> Topology {
 }
 fn default_redis_name() -> ResourceName {
     ResourceName::known("redis")
+}
+/// The `redis` user of the official images (Debian and Alpine alike).
+fn default_run_as_user() -> i64 {
+    999
 }
 fn default_image() -> String {
     "redis:7.2-alpine".to_owned()

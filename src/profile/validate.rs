@@ -176,6 +176,15 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
         }
     }
 
+    // Kubernetes takes a 32-bit id; 0 is root, which runAsNonRoot refuses.
+    if let Some(message) = out_of_range(
+        redis.run_as_user,
+        1..=i64::from(i32::MAX),
+        "a non-root user id (the image's `redis` is 999)",
+    ) {
+        report(at.key("runAsUser"), message);
+    }
+
     let auth = at.key("auth");
     if redis.auth.existing_secret.is_some() && redis.auth.password.is_some() {
         report(

@@ -11,8 +11,6 @@ pub const REDIS_PORT: u16 = 6379;
 pub const SENTINEL_PORT: u16 = 26379;
 /// Redis Cluster's bus port is always the client port + 10000.
 pub const CLUSTER_BUS_PORT: u16 = REDIS_PORT + 10000;
-/// `redis` in the official images (both the Debian and the Alpine ones).
-pub const REDIS_UID: u32 = 999;
 
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
@@ -364,9 +362,9 @@ pub fn build(valid: &ValidProfile) -> Context {
             client_port_name,
             pod_security_context: serde_json::json!({
                 "runAsNonRoot": true,
-                "runAsUser": REDIS_UID,
-                "runAsGroup": REDIS_UID,
-                "fsGroup": REDIS_UID,
+                "runAsUser": redis.run_as_user,
+                "runAsGroup": redis.run_as_user,
+                "fsGroup": redis.run_as_user,
                 "seccompProfile": {"type": "RuntimeDefault"},
             }),
             container_security_context: serde_json::json!({
