@@ -2,7 +2,7 @@
 # High availability on real pods (issue 9's table): runs the live-pod tests
 # (tests/live_pods.rs) on the k8s lab, which disrupt each topology while a
 # client writes and fail past the bounds (no acknowledged write lost; write
-# gaps of at most 10 s when a sentinel master's pod is deleted, 3 s in a
+# gaps of at most 10 s when a sentinel master's pod is deleted, 4 s in a
 # sentinel rolling update and 2 s per shard in a cluster's; every full
 # restart converged within 60 s), and prints what they measured. CI runs the same tests (tests/run.sh).
 #
