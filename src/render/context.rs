@@ -28,6 +28,17 @@ pub const HELPER_LIMITS: (&str, &str) = ("100m", "64Mi");
 pub const HANDOVER_SECONDS: u32 = 20;
 pub const SHUTDOWN_SECONDS: u32 = 30;
 
+/// How long a stopping master of a sentinel set, still taking writes, waits
+/// for its sentinel (which leads the handover) to reach every replica: a
+/// sentinel's link to a pod that restarted a moment ago can point at the
+/// pod's old address for up to 15 s.
+pub const SENTINEL_SIGHT_SECONDS: u32 = 20;
+
+/// Milliseconds a sentinel keeps a silent link before it drops it and looks
+/// the instance's name up again (Redis: 15000), so it finds a restarted pod's
+/// new address within seconds.
+pub const SENTINEL_RELINK_MILLISECONDS: u32 = 3000;
+
 /// The key of the password in the Secret (also in an existing one).
 pub const SECRET_KEY: &str = "password";
 
@@ -124,6 +135,9 @@ pub struct SentinelContext {
     pub down_after_milliseconds: u32,
     pub failover_timeout: u32,
     pub parallel_syncs: u32,
+    /// Seconds a stopping master waits for its sentinel to see every replica.
+    pub sight_seconds: u32,
+    pub relink_milliseconds: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -419,6 +433,8 @@ pub fn build(valid: &ValidProfile) -> Context {
                 down_after_milliseconds: sentinel.down_after_milliseconds,
                 failover_timeout: sentinel.failover_timeout,
                 parallel_syncs: sentinel.parallel_syncs,
+                sight_seconds: SENTINEL_SIGHT_SECONDS,
+                relink_milliseconds: SENTINEL_RELINK_MILLISECONDS,
             }),
             cluster: cluster.as_ref().map(|cluster| ClusterContext {
                 masters: cluster.masters,
@@ -427,7 +443,9 @@ pub fn build(valid: &ValidProfile) -> Context {
                 bootstrap_job: format!("{base}-cluster-bootstrap"),
             }),
             handover_seconds,
-            termination_grace_seconds: handover_seconds + SHUTDOWN_SECONDS,
+            termination_grace_seconds: handover_seconds
+                + sentinel.as_ref().map_or(0, |_| SENTINEL_SIGHT_SECONDS)
+                + SHUTDOWN_SECONDS,
             topology_spread,
         },
         auth: AuthContext {
