@@ -6,8 +6,9 @@
 
 mod common;
 
-use std::io::Write as _;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,6 +29,25 @@ const GAP_DURING_A_ROLLING_UPDATE: f64 = 4.0;
 /// replica takes over with CLUSTER FAILOVER before its pod stops).
 const GAP_PER_SHARD_DURING_A_ROLLING_UPDATE: f64 = 2.0;
 const FULL_RESTART_ROUNDS: usize = 3;
+/// The log lines a failed scenario prints: the scripts' own, and the
+/// sentinels' (or cluster nodes') view of failovers and of unreachable pods.
+const TIMELINE_MARKS: &[&str] = &[
+    "pre-stop:",
+    "start-redis:",
+    "start-sentinel:",
+    "failover",
+    "switch-master",
+    "selected-slave",
+    "promoted-slave",
+    "sdown",
+    "odown",
+    "Failed to resolve",
+    "MASTER MODE",
+    "REPLICAOF",
+    "Connection with master lost",
+    "Failover auth",
+    "Cluster state changed",
+];
 const SENTINEL_PORT: &str = "26379";
 const REDIS_PORT: &str = "6379";
 /// Redis's 200mb, in bytes: what CONFIG GET maxmemory says after the roll.
@@ -164,13 +184,67 @@ impl Live {
     /// What the Redis pods logged (the start-up and pre-stop lines say
     /// which master each followed and how each handover went), for a
     /// failure's report. Pods replaced during the scenario took theirs along.
-    fn print_pod_logs(&self, scenario: &str) {
+    /// Follows the logs of the Redis pods there are now (each until its pod
+    /// is gone, so a roll's stopping pods and their preStop lines are kept).
+    fn follow_logs(&self) -> LogFollower {
+        let mut child = self
+            .kubectl_command(&[
+                "logs",
+                "--follow",
+                "--timestamps",
+                "--prefix",
+                "--all-containers",
+                "--max-log-requests",
+                "20",
+                "--since",
+                "1s",
+                "-l",
+                "app.kubernetes.io/component=redis",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        LogFollower { child, lines }
+    }
+
+    /// What the pods logged about roles and handovers (their scripts' lines
+    /// and the sentinels' failover events), as one timeline: `followed`
+    /// from pods that may be gone, then the logs of the pods there are now.
+    fn print_timeline(&self, scenario: &str, followed: Vec<String>) {
+        let mut lines = followed;
         for pod in self.pod_names() {
             for container in ["redis", "sentinel"] {
                 if let Ok(log) = self.kubectl(&["logs", &pod, "-c", container, "--timestamps"]) {
-                    eprintln!("--- {scenario}: {pod}/{container}\n{log}");
+                    lines.extend(
+                        log.lines()
+                            .map(|line| format!("[pod/{pod}/{container}] {line}")),
+                    );
                 }
             }
+        }
+        let mut timeline: Vec<(String, String)> = lines
+            .into_iter()
+            .filter(|line| TIMELINE_MARKS.iter().any(|mark| line.contains(mark)))
+            .filter_map(|line| {
+                let (source, rest) = line.split_once(' ')?;
+                let (at, text) = rest.split_once(' ')?;
+                Some((at.to_owned(), format!("{source} {text}")))
+            })
+            .collect();
+        timeline.sort();
+        timeline.dedup();
+        eprintln!("--- {scenario}: what the Redis pods logged about roles and handovers");
+        for (at, line) in timeline {
+            eprintln!("{} {line}", at.get(11..23).unwrap_or(&at));
         }
     }
 
@@ -280,11 +354,13 @@ impl Live {
         let args = Live::client_args(&[writer, prefix]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let child = self.spawn_kubectl_with_input(&args, &Live::client_script());
+        let logs = self.follow_logs();
         // Let it write for a while before anything happens.
         std::thread::sleep(Duration::from_secs(3));
         Writer {
             prefix: prefix.to_owned(),
             child,
+            logs,
         }
     }
 
@@ -303,6 +379,7 @@ impl Live {
         ])
         .unwrap();
         let output = writer.child.wait_with_output().unwrap();
+        let followed = writer.logs.stop();
         let report: Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|error| panic!("writer: {error}: {}", common::describe(&output)));
         let verified = self.client(&["verify", &writer.prefix]).unwrap();
@@ -313,18 +390,19 @@ impl Live {
             lost: verified["lost"].as_u64().unwrap(),
         };
         measured!(
-            "{scenario} [{}]: {} acknowledged writes, {} lost, longest write gap {:.1} s, {} failed attempts (first: {})",
+            "{scenario} [{}]: {} acknowledged writes, {} lost, longest write gap {:.1} s (from {} UTC), {} failed attempts (first: {})",
             self.namespace,
             figures.acked,
             figures.lost,
             figures.longest_gap,
+            report["longest_gap_from"].as_str().unwrap_or("-"),
             figures.errors,
             report["first_error"].as_str().unwrap_or("none")
         );
         assert_eq!(verified["checked"].as_u64(), Some(figures.acked));
         assert!(figures.acked > 0, "{scenario}: no write was acknowledged");
         if figures.lost > 0 || longest_gap.is_some_and(|bound| figures.longest_gap > bound) {
-            self.print_pod_logs(scenario);
+            self.print_timeline(scenario, followed);
         }
         assert_eq!(
             figures.lost, 0,
@@ -513,6 +591,20 @@ fn kubectl_result(args: &[&str], output: Output) -> Result<String, String> {
 struct Writer {
     prefix: String,
     child: Child,
+    logs: LogFollower,
+}
+
+struct LogFollower {
+    child: Child,
+    lines: JoinHandle<Vec<String>>,
+}
+
+impl LogFollower {
+    fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.lines.join().unwrap_or_default()
+    }
 }
 
 struct WriteFigures {

@@ -7,7 +7,8 @@
 #   read PREFIX COUNT    read the keys `check` wrote; print {"ok": n}
 #   write PREFIX         SET PREFIX:<i> every 20 ms until /tmp/PREFIX.stop
 #                        exists; the acknowledged keys go to /tmp/PREFIX.acked;
-#                        print {"acked", "errors", "longest_gap", ...}
+#                        print {"acked", "errors", "longest_gap",
+#                        "longest_gap_from" (UTC), ...}
 #   write-shards PREFIX  the same for a cluster, one key per shard in turn,
 #                        each shard's node found by plain connections that
 #                        follow MOVED (the cluster client's own recovery
@@ -101,7 +102,7 @@ def _slot_ranges(connection):
 def _write_until_stopped(prefix, set_next, shards):
     acked, errors, first_error = 0, 0, None
     last_ack = [time.monotonic()] * shards
-    longest_gap = 0.0
+    longest_gap, longest_gap_from = 0.0, None
     i = 0
     with open(f"/tmp/{prefix}.acked", "w") as log:
         while not _stopped(prefix):
@@ -113,7 +114,9 @@ def _write_until_stopped(prefix, set_next, shards):
                 time.sleep(0.05)
             else:
                 now = time.monotonic()
-                longest_gap = max(longest_gap, now - last_ack[shard])
+                if now - last_ack[shard] > longest_gap:
+                    longest_gap = now - last_ack[shard]
+                    longest_gap_from = _utc(time.time() - longest_gap)
                 last_ack[shard] = now
                 acked += 1
                 log.write(f"{key}\n")
@@ -121,9 +124,18 @@ def _write_until_stopped(prefix, set_next, shards):
             i += 1
             time.sleep(0.02)
     # A writer stuck until the end has a gap that lasts until the end.
-    longest_gap = max([longest_gap] + [time.monotonic() - last for last in last_ack])
+    for last in last_ack:
+        if time.monotonic() - last > longest_gap:
+            longest_gap = time.monotonic() - last
+            longest_gap_from = _utc(time.time() - longest_gap)
     print(json.dumps({"attempted": i, "acked": acked, "errors": errors,
-                      "longest_gap": round(longest_gap, 3), "first_error": first_error}))
+                      "longest_gap": round(longest_gap, 3), "longest_gap_from": longest_gap_from,
+                      "first_error": first_error}))
+
+
+def _utc(seconds):
+    """The time of day (UTC) the pods' log lines are stamped with."""
+    return time.strftime("%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}"
 
 
 def _stopped(prefix):
