@@ -18,11 +18,11 @@ const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 /// The longest a client may go without an acknowledged write: while the
 /// sentinels replace a master whose pod was deleted (issue 9: 10 s; about
 /// 2 s measured), and while a rolling update restarts every pod. Issue 9
-/// asks 2 s for a roll; a handover takes 1.6-2.6 s on the lab, a second of
-/// it the sentinel's wait for its next INFO from the promoted replica, and
-/// CI runs the live tests side by side on two cores, so this bound is 4 s
-/// (issue 9's note says more). In every scenario no acknowledged write may
-/// be lost.
+/// asks 2 s for a roll; a handover takes 1.3-2.0 s on the lab, up to a
+/// second of it the sentinel's wait for its next INFO from the promoted
+/// replica, and CI runs the live tests side by side on two cores, so this
+/// bound is 4 s (issue 9's note says more). In every scenario no
+/// acknowledged write may be lost.
 const GAP_WHEN_THE_MASTER_POD_IS_DELETED: f64 = 10.0;
 const GAP_DURING_A_ROLLING_UPDATE: f64 = 4.0;
 /// A cluster's roll, per shard (issue 9: 2 s; 0.4 s measured: a master's
