@@ -88,6 +88,29 @@ fn job(object: &Value) -> Readiness {
     ))
 }
 
+/// The label selector of a Job's pods (its `spec.selector.matchLabels`),
+/// or `None` when it has none to go by.
+pub fn job_pod_selector(job: &Value) -> Option<String> {
+    let labels = job["spec"]["selector"]["matchLabels"].as_object()?;
+    let pairs: Vec<String> = labels
+        .iter()
+        .filter_map(|(key, value)| Some(format!("{key}={}", value.as_str()?)))
+        .collect();
+    (!pairs.is_empty()).then(|| pairs.join(","))
+}
+
+/// Whether a Job's pods have finished its work: as many succeeded as it
+/// needs completions. The Job controller says so (`Complete`) only seconds
+/// after the last pod ended.
+pub fn job_pods_succeeded(job: &Value, pods: &[Value]) -> bool {
+    let completions = job["spec"]["completions"].as_i64().unwrap_or(1);
+    let succeeded = pods
+        .iter()
+        .filter(|pod| pod["status"]["phase"] == "Succeeded")
+        .count();
+    i64::try_from(succeeded).unwrap_or(i64::MAX) >= completions
+}
+
 /// The conditions that are not True, as "; Type: message".
 fn conditions(status: &Value) -> String {
     status["conditions"]
@@ -156,6 +179,29 @@ mod tests {
             readiness("Job", &running),
             Readiness::Pending("1 pod(s) running, 2 failed attempt(s)".to_owned())
         );
+    }
+
+    #[test]
+    fn a_jobs_pods_have_done_its_work_when_enough_succeeded() {
+        let job = json!({"spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}}}});
+        assert_eq!(
+            job_pod_selector(&job).as_deref(),
+            Some("batch.kubernetes.io/controller-uid=u1")
+        );
+        assert_eq!(job_pod_selector(&json!({"spec": {}})), None);
+
+        let succeeded = json!({"status": {"phase": "Succeeded"}});
+        let failed = json!({"status": {"phase": "Failed"}});
+        let running = json!({"status": {"phase": "Running"}});
+        assert!(job_pods_succeeded(
+            &job,
+            &[failed.clone(), succeeded.clone()]
+        ));
+        assert!(!job_pods_succeeded(&job, &[failed, running.clone()]));
+        assert!(!job_pods_succeeded(&job, &[]));
+        let two = json!({"spec": {"completions": 2}});
+        assert!(!job_pods_succeeded(&two, &[succeeded.clone(), running]));
+        assert!(job_pods_succeeded(&two, &[succeeded.clone(), succeeded]));
     }
 
     #[test]

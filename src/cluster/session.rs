@@ -14,6 +14,8 @@ use crate::render::{self, Object, KINDS};
 
 /// The HPAs' targets, checked before applying.
 const DEPLOYMENT: (&str, &str) = ("apps/v1", "Deployment");
+/// A Job's pods, read while waiting for it.
+const POD: (&str, &str) = ("v1", "Pod");
 const METRICS_API: &str = "metrics.k8s.io/v1beta1";
 
 pub struct Session {
@@ -48,7 +50,7 @@ impl Session {
         let kinds = KINDS
             .iter()
             .map(|info| (info.api_version, info.kind))
-            .chain([DEPLOYMENT]);
+            .chain([DEPLOYMENT, POD]);
         let catalog = tokio::time::timeout(timeout, discover(&client, &server, kinds))
             .await
             .map_err(|_| {
@@ -73,6 +75,11 @@ impl Session {
 
     pub fn api(&self, object: &Object) -> anyhow::Result<Api<DynamicObject>> {
         self.api_for(&object.api_version, &object.kind)
+    }
+
+    /// The namespace's pods (a Job's, while waiting for it).
+    pub fn pods(&self) -> anyhow::Result<Api<DynamicObject>> {
+        self.api_for(POD.0, POD.1)
     }
 
     pub fn api_for(&self, api_version: &str, kind: &str) -> anyhow::Result<Api<DynamicObject>> {

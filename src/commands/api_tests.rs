@@ -803,3 +803,117 @@ async fn the_teardown_wait_times_out_naming_what_is_still_there() {
         "{output}"
     );
 }
+
+/// The shipped cluster profile's session (a StatefulSet and a bootstrap Job).
+async fn cluster_session(fake: &FakeApi, timeout: std::time::Duration) -> Session {
+    let profile = profile::load(&ProfileRequest {
+        files: vec![concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/cluster.yaml").into()],
+        ..Default::default()
+    })
+    .unwrap();
+    Session::start(profile, fake.connect_within(timeout))
+        .await
+        .unwrap()
+}
+
+/// The session's workloads as the cluster has them: the StatefulSet ready,
+/// the bootstrap Job still running (its controller has not marked it
+/// Complete yet) and its pod in `phase`.
+fn insert_workloads(fake: &FakeApi, session: &Session, phase: &str) {
+    let object = |kind: &str| {
+        session
+            .objects
+            .iter()
+            .find(|object| object.kind == kind)
+            .unwrap()
+    };
+    let statefulset = object("StatefulSet");
+    let replicas = statefulset.value["spec"]["replicas"].clone();
+    fake.insert(
+        "apps/v1",
+        "StatefulSet",
+        NAMESPACE,
+        json!({
+        "metadata": {"name": statefulset.name, "namespace": NAMESPACE, "generation": 1},
+        "spec": {"replicas": replicas},
+        "status": {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
+                   "readyReplicas": replicas, "availableReplicas": replicas}}),
+    );
+    let job = object("Job");
+    fake.insert(
+        "batch/v1",
+        "Job",
+        NAMESPACE,
+        json!({
+        "metadata": {"name": job.name, "namespace": NAMESPACE},
+        "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}}},
+        "status": {"active": 1}}),
+    );
+    fake.insert(
+        "v1",
+        "Pod",
+        NAMESPACE,
+        json!({
+        "metadata": {"name": format!("{}-x1", job.name), "namespace": NAMESPACE,
+                     "labels": {"batch.kubernetes.io/controller-uid": "u1"}},
+        "status": {"phase": phase}}),
+    );
+}
+
+#[tokio::test]
+async fn the_wait_takes_a_job_as_done_when_its_pod_succeeded() {
+    let fake = FakeApi::default();
+    let session = cluster_session(&fake, std::time::Duration::from_secs(5)).await;
+    insert_workloads(&fake, &session, "Succeeded");
+    let mut err = Vec::new();
+    crate::cluster::wait::until_ready(&session, &mut err)
+        .await
+        .unwrap();
+    let pod_lists: Vec<Recorded> = fake
+        .recorded()
+        .into_iter()
+        .filter(|request| request.path.ends_with("/pods"))
+        .collect();
+    assert_eq!(pod_lists.len(), 1, "one look at the Job's pods");
+    assert!(pod_lists[0].query_has("labelSelector=batch.kubernetes.io%2Fcontroller-uid%3Du1"));
+}
+
+#[tokio::test]
+async fn the_wait_goes_on_while_a_jobs_pod_runs() {
+    let fake = FakeApi::default();
+    let session = cluster_session(&fake, std::time::Duration::from_secs(1)).await;
+    insert_workloads(&fake, &session, "Running");
+    let mut err = Vec::new();
+    let error = crate::cluster::wait::until_ready(&session, &mut err)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("Job/cloud-cafe/redis-cluster-bootstrap"),
+        "{error}"
+    );
+    assert!(error.contains("1 pod(s) running"), "{error}");
+}
+
+#[tokio::test]
+async fn the_wait_goes_by_the_job_when_its_pods_cannot_be_read() {
+    let fake = FakeApi::default();
+    let session = cluster_session(&fake, std::time::Duration::from_secs(1)).await;
+    insert_workloads(&fake, &session, "Succeeded");
+    fake.fail(Fault::status(
+        "GET",
+        "/api/v1/namespaces/cloud-cafe/pods",
+        StatusCode::FORBIDDEN,
+        "pods is forbidden: cannot list resource \"pods\"",
+    ));
+    let mut err = Vec::new();
+    let error = crate::cluster::wait::until_ready(&session, &mut err)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("timed out"), "{error}");
+    assert!(
+        error.contains("Job/cloud-cafe/redis-cluster-bootstrap"),
+        "{error}"
+    );
+}
