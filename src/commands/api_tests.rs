@@ -860,15 +860,32 @@ fn insert_workloads(fake: &FakeApi, session: &Session, phase: &str) {
     );
 }
 
+/// Apply's wait on the cluster profile's workloads, with the bootstrap
+/// Job's pod in `phase` (and the pods readable or not); `Err`: the wait's
+/// error (within a second).
+async fn wait_with_job_pod(phase: &str, pods_readable: bool) -> (FakeApi, Result<(), String>) {
+    let fake = FakeApi::default();
+    let session = cluster_session(&fake, std::time::Duration::from_secs(1)).await;
+    insert_workloads(&fake, &session, phase);
+    if !pods_readable {
+        fake.fail(Fault::status(
+            "GET",
+            "/api/v1/namespaces/cloud-cafe/pods",
+            StatusCode::FORBIDDEN,
+            "pods is forbidden: cannot list resource \"pods\"",
+        ));
+    }
+    let mut err = Vec::new();
+    let result = crate::cluster::wait::until_ready(&session, &mut err)
+        .await
+        .map_err(|error| error.to_string());
+    (fake, result)
+}
+
 #[tokio::test]
 async fn the_wait_takes_a_job_as_done_when_its_pod_succeeded() {
-    let fake = FakeApi::default();
-    let session = cluster_session(&fake, std::time::Duration::from_secs(5)).await;
-    insert_workloads(&fake, &session, "Succeeded");
-    let mut err = Vec::new();
-    crate::cluster::wait::until_ready(&session, &mut err)
-        .await
-        .unwrap();
+    let (fake, result) = wait_with_job_pod("Succeeded", true).await;
+    result.unwrap();
     let pod_lists: Vec<Recorded> = fake
         .recorded()
         .into_iter()
@@ -880,14 +897,8 @@ async fn the_wait_takes_a_job_as_done_when_its_pod_succeeded() {
 
 #[tokio::test]
 async fn the_wait_goes_on_while_a_jobs_pod_runs() {
-    let fake = FakeApi::default();
-    let session = cluster_session(&fake, std::time::Duration::from_secs(1)).await;
-    insert_workloads(&fake, &session, "Running");
-    let mut err = Vec::new();
-    let error = crate::cluster::wait::until_ready(&session, &mut err)
-        .await
-        .unwrap_err()
-        .to_string();
+    let (_, result) = wait_with_job_pod("Running", true).await;
+    let error = result.unwrap_err();
     assert!(
         error.contains("Job/cloud-cafe/redis-cluster-bootstrap"),
         "{error}"
@@ -897,20 +908,8 @@ async fn the_wait_goes_on_while_a_jobs_pod_runs() {
 
 #[tokio::test]
 async fn the_wait_goes_by_the_job_when_its_pods_cannot_be_read() {
-    let fake = FakeApi::default();
-    let session = cluster_session(&fake, std::time::Duration::from_secs(1)).await;
-    insert_workloads(&fake, &session, "Succeeded");
-    fake.fail(Fault::status(
-        "GET",
-        "/api/v1/namespaces/cloud-cafe/pods",
-        StatusCode::FORBIDDEN,
-        "pods is forbidden: cannot list resource \"pods\"",
-    ));
-    let mut err = Vec::new();
-    let error = crate::cluster::wait::until_ready(&session, &mut err)
-        .await
-        .unwrap_err()
-        .to_string();
+    let (_, result) = wait_with_job_pod("Succeeded", false).await;
+    let error = result.unwrap_err();
     assert!(error.contains("timed out"), "{error}");
     assert!(
         error.contains("Job/cloud-cafe/redis-cluster-bootstrap"),
