@@ -740,12 +740,42 @@ fn full_restarts_and_a_rolling_update(
 #[ignore = "needs a Kubernetes cluster with nodes: `bash tests/run.sh` starts the k8s lab and runs it"]
 fn standalone_applies_serves_the_readme_client_and_tears_down() {
     let live = Live::new("standalone");
-    // A high user id, as platforms that assign each namespace its own use.
-    live.apply_and_use("standalone", &["redis.runAsUser=1000680000"]);
+    // A high user id, as platforms that assign each namespace its own use;
+    // a password the user gives.
+    let password = "redis.auth.password=a-given-password-0123456789";
+    live.apply_and_use("standalone", &["redis.runAsUser=1000680000", password]);
     let user = live
         .kubectl(&["exec", "redis-0", "-c", "redis", "--", "id", "-u"])
         .unwrap();
     assert_eq!(user.trim(), "1000680000");
+
+    // A new password for the running pod is refused, and nothing changes.
+    let pod = live.pod_uids();
+    let refused = live.cafectl(
+        "standalone",
+        &[
+            "apply",
+            "--set",
+            "redis.runAsUser=1000680000",
+            "--set",
+            "redis.auth.password=another-password-0123456789",
+        ],
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        common::describe(&refused)
+    );
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("Nothing was applied"), "{said}");
+    assert!(!said.contains("another-password"), "{said}");
+    let checked = live.client(&["read", "first", "50"]).unwrap();
+    assert_eq!(
+        checked["ok"], 50,
+        "the given password still works: {checked}"
+    );
+    assert_eq!(live.pod_uids(), pod, "the pod was not restarted");
     live.teardown_leaves_nothing("standalone");
 }
 

@@ -916,3 +916,64 @@ async fn the_wait_goes_by_the_job_when_its_pods_cannot_be_read() {
         "{error}"
     );
 }
+
+const OLD_PASSWORD: &str = "the-old-password-0123";
+const NEW_PASSWORD: &str = "the-new-password-4567";
+
+/// The shipped standalone profile with `--set redis.auth.password=NEW_PASSWORD`,
+/// over a cluster whose Secret holds OLD_PASSWORD (and a StatefulSet, if
+/// `running`): what apply says, and the fake.
+async fn apply_a_new_password(running: bool) -> (anyhow::Result<Exit>, FakeApi) {
+    let fake = FakeApi::default();
+    fake.insert(
+        "v1",
+        "Secret",
+        NAMESPACE,
+        json!({
+        "metadata": {"name": "redis-auth", "namespace": NAMESPACE},
+        "data": {"password": "dGhlLW9sZC1wYXNzd29yZC0wMTIz"}}),
+    );
+    if running {
+        fake.insert(
+            "apps/v1",
+            "StatefulSet",
+            NAMESPACE,
+            labelled("redis", json!({})),
+        );
+    }
+    let profile = profile::load(&ProfileRequest {
+        files: profile_args().profiles,
+        sets: vec![format!("redis.auth.password={NEW_PASSWORD}")
+            .parse()
+            .unwrap()],
+        ..Default::default()
+    })
+    .unwrap();
+    let session = Session::start(profile, fake.connect()).await.unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = apply::execute(&session, &apply_args(false), &mut out, &mut err).await;
+    (result, fake)
+}
+
+#[tokio::test]
+async fn apply_refuses_to_change_the_password_of_running_pods() {
+    let (result, fake) = apply_a_new_password(true).await;
+    let error = format!("{:#}", result.unwrap_err());
+    assert!(
+        error.contains("differs from the password in Secret/cloud-cafe/redis-auth"),
+        "{error}"
+    );
+    assert!(
+        !error.contains(OLD_PASSWORD) && !error.contains(NEW_PASSWORD),
+        "{error}"
+    );
+    assert!(fake.writes().is_empty(), "nothing is applied");
+}
+
+#[tokio::test]
+async fn apply_sets_a_new_password_when_no_pod_runs_on_the_old_one() {
+    let (result, fake) = apply_a_new_password(false).await;
+    assert_eq!(result.unwrap(), Exit::Success);
+    let secret = object_path("v1", "Secret", NAMESPACE, "redis-auth");
+    assert!(fake.writes().iter().any(|write| write.path == secret));
+}

@@ -17,6 +17,7 @@ pub(crate) async fn execute(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
+    crate::cluster::password::refuse_a_change(session).await?;
     let warnings = session.preflight().await?;
     for warning in &warnings {
         writeln!(stderr, "warning: {warning}")?;
