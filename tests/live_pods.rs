@@ -776,6 +776,28 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
         "the given password still works: {checked}"
     );
     assert_eq!(live.pod_uids(), pod, "the pod was not restarted");
+
+    // The README's way to a new password: teardown keeps the data volume,
+    // and apply starts over with the new password and the old keys.
+    live.client(&["check", "kept", "20"]).unwrap();
+    live.kubectl(&["delete", "pod", "cafe-client", "--wait=true"])
+        .unwrap();
+    let teardown = live.cafectl("standalone", &["teardown", "--yes"]);
+    assert_eq!(
+        teardown.status.code(),
+        Some(0),
+        "{}",
+        common::describe(&teardown)
+    );
+    live.apply_and_use(
+        "standalone",
+        &[
+            "redis.runAsUser=1000680000",
+            "redis.auth.password=another-password-0123456789",
+        ],
+    );
+    let kept = live.client(&["read", "kept", "20"]).unwrap();
+    assert_eq!(kept["ok"], 20, "the keys outlive the teardown: {kept}");
     live.teardown_leaves_nothing("standalone");
 }
 
