@@ -856,6 +856,11 @@ fn cluster_survives_full_restarts_and_a_rolling_update() {
     live.converge("cluster after apply", CONVERGE_WITHIN, || {
         cluster_converged(&live)
     });
+    // The cluster forms with a short node timeout; the profile's is back.
+    assert_eq!(
+        live.config_everywhere("cluster-node-timeout"),
+        vec!["5000"; live.pod_names().len()]
+    );
 
     // The roll's gap is per shard, by a writer that follows MOVED itself:
     // the README's client (redis-py 4.3.4 RedisCluster) stalls 11-40 s in

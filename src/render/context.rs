@@ -39,6 +39,11 @@ pub const SENTINEL_SIGHT_SECONDS: u32 = 20;
 /// new address within seconds.
 pub const SENTINEL_RELINK_MILLISECONDS: u32 = 3000;
 
+/// cluster-node-timeout while a new Redis Cluster forms: a master takes
+/// writes that long (at most 5 s) after it last counted itself in a
+/// minority, which it does while the nodes meet.
+pub const FORMING_NODE_TIMEOUT_MILLISECONDS: u32 = 1000;
+
 /// The key of the password in the Secret (also in an existing one).
 pub const SECRET_KEY: &str = "password";
 
@@ -145,6 +150,8 @@ pub struct ClusterContext {
     pub masters: u32,
     pub replicas_per_master: u32,
     pub node_timeout_milliseconds: u32,
+    /// cluster-node-timeout while a new cluster forms (see the bootstrap).
+    pub forming_node_timeout_milliseconds: u32,
     pub bootstrap_job: String,
 }
 
@@ -440,6 +447,8 @@ pub fn build(valid: &ValidProfile) -> Context {
                 masters: cluster.masters,
                 replicas_per_master: cluster.replicas_per_master,
                 node_timeout_milliseconds: cluster.node_timeout_milliseconds,
+                forming_node_timeout_milliseconds: FORMING_NODE_TIMEOUT_MILLISECONDS
+                    .min(cluster.node_timeout_milliseconds),
                 bootstrap_job: format!("{base}-cluster-bootstrap"),
             }),
             handover_seconds,
