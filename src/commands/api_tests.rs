@@ -2,6 +2,7 @@
 //! must never send.
 
 use http::StatusCode;
+use k8s_openapi::ByteString;
 use serde_json::{json, Value};
 
 use super::fake_api::{object_path, FakeApi, Fault, Recorded};
@@ -52,12 +53,22 @@ async fn session_within(fake: &FakeApi, timeout: std::time::Duration) -> Session
 
 /// The shipped standalone profile's session over `connection`.
 async fn start(connection: crate::cluster::connect::Connection) -> anyhow::Result<Session> {
-    let profile = profile::load(&ProfileRequest {
-        files: profile_args().profiles,
-        ..Default::default()
-    })
-    .unwrap();
-    Session::start(profile, connection).await
+    start_with(
+        connection,
+        ProfileRequest {
+            files: profile_args().profiles,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The session of the profile `request` asks for over `connection`.
+async fn start_with(
+    connection: crate::cluster::connect::Connection,
+    request: ProfileRequest,
+) -> anyhow::Result<Session> {
+    Session::start(profile::load(&request).unwrap(), connection).await
 }
 
 fn labelled(name: &str, extra: Value) -> Value {
@@ -806,12 +817,11 @@ async fn the_teardown_wait_times_out_naming_what_is_still_there() {
 
 /// The shipped cluster profile's session (a StatefulSet and a bootstrap Job).
 async fn cluster_session(fake: &FakeApi, timeout: std::time::Duration) -> Session {
-    let profile = profile::load(&ProfileRequest {
+    let request = ProfileRequest {
         files: vec![concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/cluster.yaml").into()],
         ..Default::default()
-    })
-    .unwrap();
-    Session::start(profile, fake.connect_within(timeout))
+    };
+    start_with(fake.connect_within(timeout), request)
         .await
         .unwrap()
 }
@@ -931,7 +941,7 @@ async fn apply_a_new_password(running: bool) -> (anyhow::Result<Exit>, FakeApi) 
         NAMESPACE,
         json!({
         "metadata": {"name": "redis-auth", "namespace": NAMESPACE},
-        "data": {"password": "dGhlLW9sZC1wYXNzd29yZC0wMTIz"}}),
+        "data": {"password": ByteString(OLD_PASSWORD.into())}}),
     );
     if running {
         fake.insert(
@@ -941,15 +951,14 @@ async fn apply_a_new_password(running: bool) -> (anyhow::Result<Exit>, FakeApi) 
             labelled("redis", json!({})),
         );
     }
-    let profile = profile::load(&ProfileRequest {
+    let request = ProfileRequest {
         files: profile_args().profiles,
         sets: vec![format!("redis.auth.password={NEW_PASSWORD}")
             .parse()
             .unwrap()],
         ..Default::default()
-    })
-    .unwrap();
-    let session = Session::start(profile, fake.connect()).await.unwrap();
+    };
+    let session = start_with(fake.connect(), request).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let result = apply::execute(&session, &apply_args(false), &mut out, &mut err).await;
     (result, fake)
