@@ -511,17 +511,22 @@ impl Live {
         assert_eq!(diff.status.code(), Some(0), "{}", common::describe(&diff));
     }
 
-    /// `teardown --yes --delete-data` removes everything, namespace included.
-    fn teardown_leaves_nothing(&self, profile: &str) {
+    /// The client pod goes, then `teardown --yes` with `args` succeeds.
+    fn teardown(&self, profile: &str, args: &[&str]) {
         self.kubectl(&["delete", "pod", "cafe-client", "--wait=true"])
             .unwrap();
-        let teardown = self.cafectl(profile, &["teardown", "--yes", "--delete-data"]);
+        let teardown = self.cafectl(profile, &[&["teardown", "--yes"], args].concat());
         assert_eq!(
             teardown.status.code(),
             Some(0),
             "{}",
             common::describe(&teardown)
         );
+    }
+
+    /// `teardown --yes --delete-data` removes everything, namespace included.
+    fn teardown_leaves_nothing(&self, profile: &str) {
+        self.teardown(profile, &["--delete-data"]);
         let left = Command::new(&self.kubectl)
             .args([
                 "--kubeconfig",
@@ -742,8 +747,12 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
     let live = Live::new("standalone");
     // A high user id, as platforms that assign each namespace its own use;
     // a password the user gives.
-    let password = "redis.auth.password=a-given-password-0123456789";
-    live.apply_and_use("standalone", &["redis.runAsUser=1000680000", password]);
+    let high_user = "redis.runAsUser=1000680000";
+    let new_password = "redis.auth.password=another-password-0123456789";
+    live.apply_and_use(
+        "standalone",
+        &[high_user, "redis.auth.password=a-given-password-0123456789"],
+    );
     let user = live
         .kubectl(&["exec", "redis-0", "-c", "redis", "--", "id", "-u"])
         .unwrap();
@@ -753,13 +762,7 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
     let pod = live.pod_uids();
     let refused = live.cafectl(
         "standalone",
-        &[
-            "apply",
-            "--set",
-            "redis.runAsUser=1000680000",
-            "--set",
-            "redis.auth.password=another-password-0123456789",
-        ],
+        &["apply", "--set", high_user, "--set", new_password],
     );
     assert_eq!(
         refused.status.code(),
@@ -780,22 +783,8 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
     // The README's way to a new password: teardown keeps the data volume,
     // and apply starts over with the new password and the old keys.
     live.client(&["check", "kept", "20"]).unwrap();
-    live.kubectl(&["delete", "pod", "cafe-client", "--wait=true"])
-        .unwrap();
-    let teardown = live.cafectl("standalone", &["teardown", "--yes"]);
-    assert_eq!(
-        teardown.status.code(),
-        Some(0),
-        "{}",
-        common::describe(&teardown)
-    );
-    live.apply_and_use(
-        "standalone",
-        &[
-            "redis.runAsUser=1000680000",
-            "redis.auth.password=another-password-0123456789",
-        ],
-    );
+    live.teardown("standalone", &[]);
+    live.apply_and_use("standalone", &[high_user, new_password]);
     let kept = live.client(&["read", "kept", "20"]).unwrap();
     assert_eq!(kept["ok"], 20, "the keys outlive the teardown: {kept}");
     live.teardown_leaves_nothing("standalone");
