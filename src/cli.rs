@@ -129,6 +129,11 @@ pub struct ApplyArgs {
     /// Treat preflight warnings (an HPA target without CPU requests, no metrics API) as errors.
     #[arg(long)]
     pub strict: bool,
+
+    /// After a password change, stop accepting the previous password (do this once no client
+    /// uses it). Rolls the Redis pods once more.
+    #[arg(long)]
+    pub retire_previous_password: bool,
 }
 
 /// The longest --timeout: longer waits are a hung cluster, not patience, and

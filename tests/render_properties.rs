@@ -172,16 +172,29 @@ fn no_password_is_rendered_unless_the_user_gave_one() {
             );
         }
         // Every setting that carries a password takes it from the Secret's
-        // file (read into REDIS_PASSWORD) when the pod starts.
-        let settings = ["requirepass", "masterauth", "auth-pass", "sentinel-pass"];
+        // files (read into REDIS_PASSWORD, the one sent, and
+        // ACCEPTED_PASSWORDS) when the pod starts.
+        let settings = ["masterauth", "auth-pass", "sentinel-pass", "user default"];
         let carrying: Vec<&str> = yaml
             .lines()
+            .filter(|line| line.contains("printf '"))
             .filter(|line| settings.iter().any(|setting| line.contains(setting)))
             .collect();
-        assert!(!carrying.is_empty(), "{profile}: no requirepass at all");
+        assert!(
+            !carrying.is_empty(),
+            "{profile}: no password setting at all"
+        );
         for line in carrying {
-            assert!(line.contains("\"$REDIS_PASSWORD\""), "{profile}: {line}");
+            assert!(
+                line.contains("\"$REDIS_PASSWORD\"")
+                    || line.contains("user default on resetpass %s"),
+                "{profile}: {line}"
+            );
         }
+        assert!(
+            !yaml.contains("'requirepass"),
+            "{profile}: requirepass takes one password"
+        );
     }
 }
 

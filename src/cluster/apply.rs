@@ -15,7 +15,7 @@ use super::plan::{leftovers, Removal};
 use super::session::Session;
 use super::state::{LiveObject, LiveState};
 use super::{password, PASSWORD_MANAGER};
-use crate::render::context::PASSWORD_ANNOTATION;
+use crate::render::context::{ACCEPTED_KEY, PASSWORD_ANNOTATION, SECRET_KEY};
 use crate::render::Object;
 
 /// Applies every object in stage order, then prunes. Writes a line per
@@ -123,7 +123,8 @@ async fn create_password_secret(
         .context("the Secret is not an object")?;
     let generated = password::generate()?;
     crate::redact::register(&generated);
-    secret.data["stringData"] = serde_json::json!({ "password": generated });
+    secret.data["stringData"] =
+        serde_json::json!({ SECRET_KEY: generated, ACCEPTED_KEY: generated });
     // Another apply may have created it in the meantime: its password stands.
     live::create(api, &secret, PASSWORD_MANAGER, dry_run)
         .await

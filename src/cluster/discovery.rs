@@ -14,7 +14,7 @@ pub struct Resource {
     pub namespaced: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     resources: BTreeMap<(String, String), Resource>,
 }

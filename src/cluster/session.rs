@@ -69,6 +69,19 @@ impl Session {
         })
     }
 
+    /// The same connection and kinds, working on `objects` instead of the
+    /// rendered ones (a step of a password change).
+    pub fn with_objects(&self, objects: Vec<Object>) -> Session {
+        Session {
+            profile: self.profile.clone(),
+            objects,
+            client: self.client.clone(),
+            server: self.server.clone(),
+            timeout: self.timeout,
+            catalog: self.catalog.clone(),
+        }
+    }
+
     pub fn namespace(&self) -> &str {
         self.profile.profile.namespace.as_str()
     }

@@ -39,6 +39,7 @@ fn apply_args(force_conflicts: bool) -> ApplyArgs {
         dry_run: false,
         no_wait: true,
         strict: false,
+        retire_previous_password: false,
     }
 }
 
@@ -931,24 +932,29 @@ const OLD_PASSWORD: &str = "the-old-password-0123";
 const NEW_PASSWORD: &str = "the-new-password-4567";
 
 /// The shipped standalone profile with `--set redis.auth.password=NEW_PASSWORD`,
-/// over a cluster whose Secret holds OLD_PASSWORD (and a StatefulSet, if
-/// `running`): what apply says, and the fake.
-async fn apply_a_new_password(running: bool) -> (anyhow::Result<Exit>, FakeApi) {
+/// over a cluster whose Secret holds `secret_data` (and a rolled-out
+/// StatefulSet, if `running`), perhaps with --retire-previous-password: what apply says, what it printed, and the fake.
+async fn apply_a_new_password(
+    secret_data: Value,
+    running: bool,
+    retire_previous_password: bool,
+) -> (anyhow::Result<Exit>, String, FakeApi) {
     let fake = FakeApi::default();
     fake.insert(
         "v1",
         "Secret",
         NAMESPACE,
-        json!({
-        "metadata": {"name": "redis-auth", "namespace": NAMESPACE},
-        "data": {"password": ByteString(OLD_PASSWORD.into())}}),
+        json!({"metadata": {"name": "redis-auth", "namespace": NAMESPACE}, "data": secret_data}),
     );
     if running {
         fake.insert(
             "apps/v1",
             "StatefulSet",
             NAMESPACE,
-            labelled("redis", json!({})),
+            labelled(
+                "redis",
+                json!({"spec": {"replicas": 1}, "status": {"replicas": 1, "readyReplicas": 1, "updatedReplicas": 1}}),
+            ),
         );
     }
     let request = ProfileRequest {
@@ -960,18 +966,136 @@ async fn apply_a_new_password(running: bool) -> (anyhow::Result<Exit>, FakeApi) 
     };
     let session = start_with(fake.connect(), request).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let result = apply::execute(&session, &apply_args(false), &mut out, &mut err).await;
-    (result, fake)
+    let args = ApplyArgs {
+        retire_previous_password,
+        ..apply_args(false)
+    };
+    let result = apply::execute(&session, &args, &mut out, &mut err).await;
+    let output = String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap();
+    (result, output, fake)
+}
+
+/// The password Secret's values and the pod template's password checksum,
+/// as each server-side apply in turn sent them.
+fn password_states(fake: &FakeApi) -> (Vec<(String, String)>, Vec<String>) {
+    let requests = fake.recorded();
+    let bodies = |suffix: &str| -> Vec<Value> {
+        patches(&requests)
+            .into_iter()
+            .filter(|patch| patch.path.ends_with(suffix) && !patch.query_has("dryRun=All"))
+            .map(|patch| serde_json::from_str(&patch.body).unwrap())
+            .collect()
+    };
+    let secrets = bodies("/secrets/redis-auth")
+        .iter()
+        .map(|secret| {
+            let value = |key: &str| secret["stringData"][key].as_str().unwrap().to_owned();
+            (value("password"), value("accepted-passwords"))
+        })
+        .collect();
+    let checksums = bodies("/statefulsets/redis")
+        .iter()
+        .map(|statefulset| {
+            statefulset["spec"]["template"]["metadata"]["annotations"]
+                ["cafectl.io/password-checksum"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    (secrets, checksums)
 }
 
 #[tokio::test]
-async fn apply_refuses_to_change_the_password_of_running_pods() {
-    let (result, fake) = apply_a_new_password(true).await;
-    let error = format!("{:#}", result.unwrap_err());
-    assert!(
-        error.contains("differs from the password in Secret/cloud-cafe/redis-auth"),
-        "{error}"
+async fn a_new_password_is_rolled_out_in_two_steps_and_never_printed() {
+    let (result, output, fake) = apply_a_new_password(
+        json!({"password": ByteString(OLD_PASSWORD.into())}),
+        true,
+        false,
+    )
+    .await;
+    assert_eq!(result.unwrap(), Exit::Success, "{output}");
+    let (secrets, checksums) = password_states(&fake);
+    let pair = |sent: &str, accepted: String| (sent.to_owned(), accepted);
+    assert_eq!(
+        secrets,
+        [
+            pair(OLD_PASSWORD, format!("{OLD_PASSWORD} {NEW_PASSWORD}")),
+            pair(NEW_PASSWORD, format!("{NEW_PASSWORD} {OLD_PASSWORD}")),
+        ]
     );
+    assert_eq!(checksums.len(), 2);
+    assert_ne!(checksums[0], checksums[1], "each step rolls the pods");
+    assert!(
+        output.contains("password change, step 1 of 2: every pod also accepts the new password"),
+        "{output}"
+    );
+    assert!(
+        output.contains("step 2 of 2: every pod sends the new password"),
+        "{output}"
+    );
+    assert!(output.contains("--retire-previous-password"), "{output}");
+    assert!(
+        !output.contains(OLD_PASSWORD) && !output.contains(NEW_PASSWORD),
+        "{output}"
+    );
+}
+
+fn changed_secret() -> Value {
+    json!({"password": ByteString(NEW_PASSWORD.into()),
+           "accepted-passwords": ByteString(format!("{NEW_PASSWORD} {OLD_PASSWORD}").into_bytes())})
+}
+
+#[tokio::test]
+async fn the_previous_password_stays_accepted_until_retired() {
+    let (result, output, fake) = apply_a_new_password(changed_secret(), true, false).await;
+    assert_eq!(result.unwrap(), Exit::Success, "{output}");
+    let (secrets, _) = password_states(&fake);
+    assert_eq!(
+        secrets,
+        [(
+            NEW_PASSWORD.to_owned(),
+            format!("{NEW_PASSWORD} {OLD_PASSWORD}")
+        )]
+    );
+    assert!(output.contains("--retire-previous-password"), "{output}");
+}
+
+#[tokio::test]
+async fn retiring_the_previous_password_rolls_the_pods_once_more() {
+    let (result, output, fake) = apply_a_new_password(changed_secret(), true, true).await;
+    assert_eq!(result.unwrap(), Exit::Success, "{output}");
+    let (secrets, checksums) = password_states(&fake);
+    assert_eq!(
+        secrets,
+        [
+            (
+                NEW_PASSWORD.to_owned(),
+                format!("{NEW_PASSWORD} {OLD_PASSWORD}")
+            ),
+            (NEW_PASSWORD.to_owned(), NEW_PASSWORD.to_owned()),
+        ]
+    );
+    assert_ne!(checksums[0], checksums[1]);
+    assert!(
+        output.contains("step 2 of 2: every pod accepts only the new password"),
+        "{output}"
+    );
+    assert!(!output.contains("--retire-previous-password"), "{output}");
+}
+
+#[tokio::test]
+async fn a_third_password_is_refused_while_the_previous_one_is_accepted() {
+    let (result, _, fake) = apply_a_new_password(
+        json!({"password": ByteString("the-third-password-89".into()),
+               "accepted-passwords": ByteString(format!("the-third-password-89 {OLD_PASSWORD}").into_bytes())}),
+        true,
+        false,
+    )
+    .await;
+    let error = format!("{:#}", result.unwrap_err());
+    assert!(error.contains("--retire-previous-password"), "{error}");
+    assert!(error.contains("Secret/cloud-cafe/redis-auth"), "{error}");
     assert!(
         !error.contains(OLD_PASSWORD) && !error.contains(NEW_PASSWORD),
         "{error}"
@@ -981,8 +1105,16 @@ async fn apply_refuses_to_change_the_password_of_running_pods() {
 
 #[tokio::test]
 async fn apply_sets_a_new_password_when_no_pod_runs_on_the_old_one() {
-    let (result, fake) = apply_a_new_password(false).await;
+    let (result, _, fake) = apply_a_new_password(
+        json!({"password": ByteString(OLD_PASSWORD.into())}),
+        false,
+        false,
+    )
+    .await;
     assert_eq!(result.unwrap(), Exit::Success);
-    let secret = object_path("v1", "Secret", NAMESPACE, "redis-auth");
-    assert!(fake.writes().iter().any(|write| write.path == secret));
+    let (secrets, _) = password_states(&fake);
+    assert_eq!(
+        secrets,
+        [(NEW_PASSWORD.to_owned(), NEW_PASSWORD.to_owned())]
+    );
 }

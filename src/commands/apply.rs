@@ -6,6 +6,7 @@ use std::io::Write;
 use super::Exit;
 use crate::cli::ApplyArgs;
 use crate::cluster::apply::apply_all;
+use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
 use crate::cluster::session::Session;
 use crate::cluster::wait;
@@ -17,8 +18,11 @@ pub(crate) async fn execute(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    crate::cluster::password::refuse_a_change(session).await?;
-    let warnings = session.preflight().await?;
+    let password_change = PasswordChange::read(session, args.retire_previous_password).await?;
+    // Each state of a password change is applied and rolled out in turn.
+    let steps = PasswordChange::steps(password_change.as_ref(), session);
+    let first = &steps[0];
+    let warnings = first.preflight().await?;
     for warning in &warnings {
         writeln!(stderr, "warning: {warning}")?;
     }
@@ -29,13 +33,34 @@ pub(crate) async fn execute(
         );
     }
     if args.dry_run {
-        let plan = Plan::build(session).await?;
+        let plan = Plan::build(first).await?;
         super::diff::print(&plan, stdout, false)?;
         return Ok(super::diff::exit_for(&plan));
     }
-    apply_all(session, args.force_conflicts, stdout, stderr).await?;
-    if !args.no_wait {
-        wait::until_ready(session, stderr).await?;
+    for (number, step) in steps.iter().enumerate() {
+        if let (Some(change), true) = (&password_change, steps.len() > 1) {
+            writeln!(
+                stderr,
+                "password change, step {} of {}: {}",
+                number + 1,
+                steps.len(),
+                change.describe(number)
+            )?;
+        }
+        apply_all(step, args.force_conflicts, stdout, stderr).await?;
+        // The next step needs this one rolled out to every pod.
+        if !args.no_wait || number + 1 < steps.len() {
+            wait::until_ready(step, stderr).await?;
+        }
+    }
+    if let Some(change) = &password_change {
+        if change.keeps_another() {
+            writeln!(
+                stderr,
+                "note: Redis also accepts the previous password, so apps that have not restarted since the change keep working; \
+                 once every client uses the new one (the Secret's password), run `cafectl apply --retire-previous-password`"
+            )?;
+        }
     }
     Ok(Exit::Success)
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::Exit;
 use crate::cli::{DiffArgs, OutputFormat};
+use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
 use crate::cluster::session::Session;
 
@@ -15,7 +16,10 @@ pub(crate) async fn execute(
     stdout: &mut dyn Write,
     _stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    let plan = Plan::build(session).await?;
+    // What apply would change first (during a password change, one step).
+    let password_change = PasswordChange::read(session, false).await?;
+    let steps = PasswordChange::steps(password_change.as_ref(), session);
+    let plan = Plan::build(&steps[0]).await?;
     match args.output {
         Some(OutputFormat::Json) => writeln!(stdout, "{}", serde_json::to_string_pretty(&plan)?)?,
         None => print(&plan, stdout, super::colour_on(&std::io::stdout()))?,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::passwords::Passwords;
 use crate::profile::{KubeQuantity, Spread, Topology, ValidProfile};
 
 pub const REDIS_PORT: u16 = 6379;
@@ -46,6 +47,16 @@ pub const FORMING_NODE_TIMEOUT_MILLISECONDS: u32 = 1000;
 
 /// The key of the password in the Secret (also in an existing one).
 pub const SECRET_KEY: &str = "password";
+
+/// The key of every password Redis accepts, space-separated, the one in
+/// SECRET_KEY first: during a password change it also holds the other one.
+/// An existing Secret (and one created by cafectl before 0.x) lacks it:
+/// then only the password is accepted.
+pub const ACCEPTED_KEY: &str = "accepted-passwords";
+
+/// Pod template annotation: a checksum of the Secret's passwords (never the
+/// passwords), so a change rolls the pods.
+pub const PASSWORD_CHECKSUM_ANNOTATION: &str = "cafectl.io/password-checksum";
 
 /// Where the Secret is mounted in the Redis, sentinel and bootstrap containers.
 pub const PASSWORD_DIRECTORY: &str = "/etc/redis-auth";
@@ -163,6 +174,8 @@ pub struct AuthContext {
     /// in the environment (where every child process, crash report and
     /// `kubectl describe` of the pod would see it).
     pub password_file: String,
+    pub accepted_key: &'static str,
+    pub accepted_file: String,
     /// The pod volume and the container mount that put it there.
     pub volume: serde_json::Value,
     pub mount: serde_json::Value,
@@ -171,6 +184,10 @@ pub struct AuthContext {
     /// Only what the user passed; never generated here.
     pub password: Option<String>,
     pub password_annotation: &'static str,
+    /// The pod template's checksum of the passwords, when the profile gives
+    /// one (a generated password never changes).
+    pub checksum: Option<String>,
+    pub checksum_annotation: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -322,15 +339,38 @@ pub fn build(valid: &ValidProfile) -> Context {
         HANDOVER_SECONDS
     };
 
-    let auth_volume = serde_json::json!({
-        "name": "auth",
-        "secret": {
-            "secretName": secret,
-            "items": [{"key": SECRET_KEY, "path": SECRET_KEY}],
-            // 0440: the owner and the Redis group (fsGroup).
-            "defaultMode": 0o440,
-        },
-    });
+    let render_secret = redis.auth.existing_secret.is_none();
+    let auth_volume = if render_secret {
+        serde_json::json!({
+            "name": "auth",
+            "secret": {
+                "secretName": secret,
+                "items": [
+                    {"key": SECRET_KEY, "path": SECRET_KEY},
+                    {"key": ACCEPTED_KEY, "path": ACCEPTED_KEY},
+                ],
+                // 0440: the owner and the Redis group (fsGroup).
+                "defaultMode": 0o440,
+                // A Secret created before ACCEPTED_KEY existed lacks it; a
+                // missing password is reported by the scripts.
+                "optional": true,
+            },
+        })
+    } else {
+        serde_json::json!({
+            "name": "auth",
+            "secret": {
+                "secretName": secret,
+                "items": [{"key": SECRET_KEY, "path": SECRET_KEY}],
+                "defaultMode": 0o440,
+            },
+        })
+    };
+    let password_checksum = redis
+        .auth
+        .password
+        .as_ref()
+        .map(|password| Passwords::only(password).checksum(&secret));
 
     let (requests_cpu, requests_memory) = redis.resources.requests();
     let (limits_cpu, limits_memory) = redis.resources.limits();
@@ -461,15 +501,19 @@ pub fn build(valid: &ValidProfile) -> Context {
             secret,
             secret_key: SECRET_KEY,
             password_file: format!("{PASSWORD_DIRECTORY}/{SECRET_KEY}"),
+            accepted_key: ACCEPTED_KEY,
+            accepted_file: format!("{PASSWORD_DIRECTORY}/{ACCEPTED_KEY}"),
             volume: auth_volume,
             mount: serde_json::json!({
                 "name": "auth",
                 "mountPath": PASSWORD_DIRECTORY,
                 "readOnly": true,
             }),
-            render_secret: redis.auth.existing_secret.is_none(),
+            render_secret,
             password: redis.auth.password.clone(),
             password_annotation: PASSWORD_ANNOTATION,
+            checksum: password_checksum,
+            checksum_annotation: PASSWORD_CHECKSUM_ANNOTATION,
         },
         app_config: AppConfigContext {
             name: profile.app_config.name.to_string(),

@@ -7,6 +7,7 @@
 mod checksum;
 pub mod context;
 mod objects;
+pub mod passwords;
 mod templates;
 
 use minijinja::Environment;
