@@ -50,7 +50,9 @@ const TIMELINE_MARKS: &[&str] = &[
 ];
 const SENTINEL_PORT: &str = "26379";
 const REDIS_PORT: &str = "6379";
-/// Redis's 200mb, in bytes: what CONFIG GET maxmemory says after the roll.
+/// The rolling update's change, and Redis's 200mb in bytes: what CONFIG GET
+/// maxmemory says after the roll.
+const ROLLED_MAXMEMORY_SET: &str = "redis.maxmemory=200mb";
 const ROLLED_MAXMEMORY: &str = "209715200";
 
 /// Tests run one at a time: each takes real pods, volumes and CPU of a small
@@ -483,7 +485,13 @@ impl Live {
 
     /// `apply` exits 0 with `--set` changes, and says so.
     fn apply(&self, profile: &str, sets: &[&str]) {
+        self.apply_with(profile, &[], sets);
+    }
+
+    /// `apply` with `flags` exits 0 with `--set` changes; what it printed.
+    fn apply_with(&self, profile: &str, flags: &[&str], sets: &[&str]) -> String {
         let mut args = vec!["apply", "--timeout", "3m"];
+        args.extend_from_slice(flags);
         for set in sets {
             args.extend(["--set", set]);
         }
@@ -491,9 +499,10 @@ impl Live {
         let apply = self.cafectl(profile, &args);
         assert_eq!(apply.status.code(), Some(0), "{}", common::describe(&apply));
         measured!(
-            "{profile} apply {sets:?}: exit 0 after {:.1} s",
+            "{profile} apply {flags:?} {sets:?}: exit 0 after {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        common::describe(&apply)
     }
 
     /// The life of every profile: apply until ready, the README client
@@ -557,6 +566,61 @@ impl Live {
                 reply.lines().nth(1).unwrap_or_default().to_owned()
             })
             .collect()
+    }
+}
+
+impl Live {
+    /// The password apps read now: the Secret's, as the client pod gets it.
+    fn current_password(&self) -> String {
+        let encoded = self
+            .kubectl(&[
+                "get",
+                "secret",
+                "redis-auth",
+                "-o",
+                "jsonpath={.data.password}",
+            ])
+            .unwrap();
+        let decoded = Command::new("base64")
+            .arg("-d")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(encoded.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(decoded.stdout).unwrap()
+    }
+
+    /// What each Redis server and sentinel (`containers`: container and
+    /// port) answers to a PING with `password` ("pod/container: PONG"); the
+    /// password goes in on stdin, never on a command line.
+    fn answers_to(&self, password: &str, containers: &[(&str, &str)]) -> Vec<String> {
+        let mut answers = Vec::new();
+        for pod in self.pod_names() {
+            for (container, port) in containers {
+                let reply = self.kubectl_with_input(
+                    &[
+                        "exec", "-i", &pod, "-c", container, "--", "sh", "-c",
+                        "read -r password; REDISCLI_AUTH=$password exec timeout 5 redis-cli --no-auth-warning -p \"$0\" PING 2>&1",
+                        port,
+                    ],
+                    &format!("{password}\n"),
+                );
+                let reply = reply.unwrap_or_else(|error| error);
+                answers.push(format!("{pod}/{container}: {}", reply.trim()));
+            }
+        }
+        answers
+    }
+
+    /// The client pod again, with the password the Secret has now.
+    fn restart_client(&self) {
+        self.kubectl(&["delete", "pod", "cafe-client", "--wait=true"])
+            .unwrap();
+        self.start_client();
     }
 }
 
@@ -703,7 +767,7 @@ fn keys_kept(live: &Live, prefix: &str, count: u64) -> Result<(), String> {
 /// and a client writing, each converging within `CONVERGE_WITHIN`; then a
 /// rolling update (a `redis.maxmemory` change) while `roll_writer` writes.
 /// No acknowledged write may be lost, and the roll may stop writes for at
-/// most `roll_gap` seconds, if given. Then the teardown.
+/// most `roll_gap` seconds, if given.
 fn full_restarts_and_a_rolling_update(
     live: &Live,
     topology: &str,
@@ -721,7 +785,7 @@ fn full_restarts_and_a_rolling_update(
     live.stop_writer(writer, &format!("{topology} full restarts"), None);
 
     let writer = live.start_writer(roll_writer, "rolling");
-    live.apply(topology, &["redis.maxmemory=200mb"]);
+    live.apply(topology, &[ROLLED_MAXMEMORY_SET]);
     let settled = live.converge(
         &format!("{topology} after the rolling update"),
         CONVERGE_WITHIN,
@@ -737,8 +801,90 @@ fn full_restarts_and_a_rolling_update(
         live.config_everywhere("maxmemory"),
         vec![ROLLED_MAXMEMORY; pods]
     );
+}
 
-    live.teardown_leaves_nothing(topology);
+/// A new password given while a client writes with the old one, then the
+/// old one retired while a client writes with the new one (if `writer`):
+/// no acknowledged write lost, no gap longer than `gap` if given. Between
+/// the two both passwords work, apps that restart get the new one, and at
+/// the end only the new one works, on every server and sentinel
+/// (`containers`). `sets` keeps the profile's other changes.
+fn a_password_change(
+    live: &Live,
+    topology: &str,
+    sets: &[&str],
+    writer: Option<&str>,
+    gap: Option<f64>,
+    containers: &[(&str, &str)],
+) {
+    let old = live.current_password();
+    let new_password = "a-new-password-0123456789";
+    let given = format!("redis.auth.password={new_password}");
+    let sets: Vec<&str> = sets.iter().copied().chain([given.as_str()]).collect();
+    let every = |reply: &str| vec![reply.to_owned(); live.pod_names().len() * containers.len()];
+    let replies = |password: &str| -> Vec<String> {
+        live.answers_to(password, containers)
+            .iter()
+            .map(|answer| answer.rsplit(": ").next().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    let started = writer.map(|writer| live.start_writer(writer, "new-password"));
+    let said = live.apply_with(topology, &[], &sets);
+    if let Some(started) = started {
+        live.stop_writer(started, &format!("{topology} password change"), gap);
+    }
+    assert!(
+        said.contains("step 2 of 2: every pod sends the new password"),
+        "{said}"
+    );
+    assert!(
+        !said.contains(new_password) && !said.contains(&old),
+        "no password is printed"
+    );
+    assert_eq!(replies(&old), every("PONG"), "the old password still works");
+    assert_eq!(
+        replies(new_password),
+        every("PONG"),
+        "the new password works"
+    );
+    // An app that has not restarted still works; one that restarts gets the new password.
+    let read = live.client(&["read", "first", "50"]).unwrap();
+    assert_eq!(read["ok"], 50, "{read}");
+    live.restart_client();
+    assert_eq!(live.current_password(), new_password);
+    let read = live.client(&["read", "first", "50"]).unwrap();
+    assert_eq!(read["ok"], 50, "{read}");
+
+    let started = writer.map(|writer| live.start_writer(writer, "retired-password"));
+    let said = live.apply_with(topology, &["--retire-previous-password"], &sets);
+    if let Some(started) = started {
+        live.stop_writer(
+            started,
+            &format!("{topology} previous password retired"),
+            gap,
+        );
+    }
+    assert!(
+        said.contains("every pod accepts only the new password"),
+        "{said}"
+    );
+    let refused: Vec<String> = replies(&old)
+        .iter()
+        .map(|reply| {
+            if reply.contains("WRONGPASS") {
+                "WRONGPASS".to_owned()
+            } else {
+                reply.clone()
+            }
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        every("WRONGPASS"),
+        "the old password no longer works"
+    );
+    assert_eq!(replies(new_password), every("PONG"));
 }
 
 #[test]
@@ -748,7 +894,7 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
     // A high user id, as platforms that assign each namespace its own use;
     // a password the user gives.
     let high_user = "redis.runAsUser=1000680000";
-    let new_password = "redis.auth.password=another-password-0123456789";
+    let new_password = "redis.auth.password=a-new-password-0123456789";
     live.apply_and_use(
         "standalone",
         &[high_user, "redis.auth.password=a-given-password-0123456789"],
@@ -758,30 +904,17 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
         .unwrap();
     assert_eq!(user.trim(), "1000680000");
 
-    // A new password for the running pod is refused, and nothing changes.
-    let pod = live.pod_uids();
-    let refused = live.cafectl(
+    // A new password for the running pod, then the old one retired.
+    a_password_change(
+        &live,
         "standalone",
-        &["apply", "--set", high_user, "--set", new_password],
+        &[high_user],
+        None,
+        None,
+        &[("redis", REDIS_PORT)],
     );
-    assert_eq!(
-        refused.status.code(),
-        Some(1),
-        "{}",
-        common::describe(&refused)
-    );
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(said.contains("Nothing was applied"), "{said}");
-    assert!(!said.contains("another-password"), "{said}");
-    let checked = live.client(&["read", "first", "50"]).unwrap();
-    assert_eq!(
-        checked["ok"], 50,
-        "the given password still works: {checked}"
-    );
-    assert_eq!(live.pod_uids(), pod, "the pod was not restarted");
 
-    // The README's way to a new password: teardown keeps the data volume,
-    // and apply starts over with the new password and the old keys.
+    // Teardown keeps the data volume: apply starts over with the old keys.
     live.client(&["check", "kept", "20"]).unwrap();
     live.teardown("standalone", &[]);
     live.apply_and_use("standalone", &[high_user, new_password]);
@@ -835,6 +968,15 @@ fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
         Some(GAP_DURING_A_ROLLING_UPDATE),
         || sentinel_master(&live).map(drop),
     );
+    a_password_change(
+        &live,
+        "sentinel",
+        &[ROLLED_MAXMEMORY_SET],
+        Some("write"),
+        Some(GAP_DURING_A_ROLLING_UPDATE),
+        &[("redis", REDIS_PORT), ("sentinel", SENTINEL_PORT)],
+    );
+    live.teardown_leaves_nothing("sentinel");
 }
 
 #[test]
@@ -863,4 +1005,13 @@ fn cluster_survives_full_restarts_and_a_rolling_update() {
         Some(GAP_PER_SHARD_DURING_A_ROLLING_UPDATE),
         || cluster_converged(&live),
     );
+    a_password_change(
+        &live,
+        "cluster",
+        &[ROLLED_MAXMEMORY_SET],
+        Some("write-shards"),
+        Some(GAP_PER_SHARD_DURING_A_ROLLING_UPDATE),
+        &[("redis", REDIS_PORT)],
+    );
+    live.teardown_leaves_nothing("cluster");
 }

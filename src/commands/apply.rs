@@ -33,6 +33,13 @@ pub(crate) async fn execute(
         );
     }
     if args.dry_run {
+        if steps.len() > 1 {
+            writeln!(
+                stderr,
+                "note: this password change takes {} steps, each rolled out before the next; the plan below is the first",
+                steps.len()
+            )?;
+        }
         let plan = Plan::build(first).await?;
         super::diff::print(&plan, stdout, false)?;
         return Ok(super::diff::exit_for(&plan));

@@ -50,8 +50,8 @@ pub const SECRET_KEY: &str = "password";
 
 /// The key of every password Redis accepts, space-separated, the one in
 /// SECRET_KEY first: during a password change it also holds the other one.
-/// An existing Secret (and one created by cafectl before 0.x) lacks it:
-/// then only the password is accepted.
+/// Without it (a Secret you manage may lack it) only the password is
+/// accepted.
 pub const ACCEPTED_KEY: &str = "accepted-passwords";
 
 /// Pod template annotation: a checksum of the Secret's passwords (never the
@@ -340,32 +340,22 @@ pub fn build(valid: &ValidProfile) -> Context {
     };
 
     let render_secret = redis.auth.existing_secret.is_none();
-    let auth_volume = if render_secret {
-        serde_json::json!({
-            "name": "auth",
-            "secret": {
-                "secretName": secret,
-                "items": [
-                    {"key": SECRET_KEY, "path": SECRET_KEY},
-                    {"key": ACCEPTED_KEY, "path": ACCEPTED_KEY},
-                ],
-                // 0440: the owner and the Redis group (fsGroup).
-                "defaultMode": 0o440,
-                // A Secret created before ACCEPTED_KEY existed lacks it; a
-                // missing password is reported by the scripts.
-                "optional": true,
-            },
-        })
-    } else {
-        serde_json::json!({
-            "name": "auth",
-            "secret": {
-                "secretName": secret,
-                "items": [{"key": SECRET_KEY, "path": SECRET_KEY}],
-                "defaultMode": 0o440,
-            },
-        })
-    };
+    let auth_volume = serde_json::json!({
+        "name": "auth",
+        "secret": {
+            "secretName": secret,
+            "items": [
+                {"key": SECRET_KEY, "path": SECRET_KEY},
+                {"key": ACCEPTED_KEY, "path": ACCEPTED_KEY},
+            ],
+            // 0440: the owner and the Redis group (fsGroup).
+            "defaultMode": 0o440,
+            // A Secret without ACCEPTED_KEY (one you manage, or one cafectl
+            // created before it existed) accepts only its password; the
+            // scripts report a missing password, naming the Secret.
+            "optional": true,
+        },
+    });
     let password_checksum = redis
         .auth
         .password
