@@ -134,6 +134,12 @@ pub struct ApplyArgs {
     /// uses it). Rolls the Redis pods once more.
     #[arg(long)]
     pub retire_previous_password: bool,
+
+    /// Go ahead with changes `diff` calls destructive: a StatefulSet Kubernetes cannot change in
+    /// place is deleted alone (its pods keep running and the new one adopts them), a topology
+    /// or name switch goes ahead. Data volumes are never deleted.
+    #[arg(long)]
+    pub allow_recreate: bool,
 }
 
 /// The longest --timeout: longer waits are a hung cluster, not patience, and

@@ -524,6 +524,102 @@ fn a_resized_cluster_converges_with_a_new_bootstrap_job() {
     assert_eq!(replicas, Some(8));
 }
 
+/// The uid of pod redis-0 and of its owner, once it has one.
+fn pod_and_owner(
+    scratch: &Scratch,
+    pods: &Api<k8s_openapi::api::core::v1::Pod>,
+) -> Option<(String, String)> {
+    let pod = scratch.runtime.block_on(pods.get_opt("redis-0")).unwrap()?;
+    let owner = pod
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .first()?
+        .uid
+        .clone();
+    Some((pod.metadata.uid.unwrap(), owner))
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn a_new_volume_size_is_refused_until_allowed_then_the_new_statefulset_adopts_the_pod() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::Pod;
+    let mut scratch = Scratch::new("volume-size");
+    scratch.sets.clear(); // the volume claim template is the point
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    let statefulsets: Api<StatefulSet> = scratch.api();
+    let pods: Api<Pod> = scratch.api();
+    let within = |what: &str, check: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !check() {
+            assert!(started.elapsed().as_secs() < 60, "{what} within 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    };
+    within("the pod is created", &|| {
+        pod_and_owner(&scratch, &pods).is_some()
+    });
+    let (pod, _) = pod_and_owner(&scratch, &pods).unwrap();
+
+    let size = ["--set", "redis.persistence.size=2Gi"];
+    let before = scratch.resource_versions();
+    let refused = scratch.cafectl(&[&["apply", "--no-wait"][..], &size].concat());
+    assert_eq!(code(&refused), Some(1), "{}", common::describe(&refused));
+    let said = common::describe(&refused);
+    assert!(
+        said.contains("volume claim template data: size 1Gi -> 2Gi"),
+        "{said}"
+    );
+    assert!(said.contains("nothing was applied"), "{said}");
+    assert_eq!(scratch.resource_versions(), before, "nothing was applied");
+    let diff = scratch.cafectl(&[&["diff"][..], &size].concat());
+    assert_eq!(code(&diff), Some(2), "{}", common::describe(&diff));
+    assert!(
+        stdout(&diff).contains("-          storage: 1Gi\n+          storage: 2Gi"),
+        "{}",
+        stdout(&diff)
+    );
+    assert!(
+        stdout(&diff).contains("! StatefulSet/"),
+        "{}",
+        stdout(&diff)
+    );
+
+    let allowed =
+        scratch.cafectl(&[&["apply", "--no-wait", "--allow-recreate"][..], &size].concat());
+    assert_eq!(code(&allowed), Some(0), "{}", common::describe(&allowed));
+    let statefulset = scratch.runtime.block_on(statefulsets.get("redis")).unwrap();
+    let claims = statefulset.spec.unwrap().volume_claim_templates.unwrap();
+    assert_eq!(
+        claims[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"]
+            .0,
+        "2Gi"
+    );
+    // The same pod, adopted by the new StatefulSet.
+    let new_uid = statefulset.metadata.uid.unwrap();
+    within("the new StatefulSet adopts the pod", &|| {
+        pod_and_owner(&scratch, &pods).is_some_and(|(_, owner)| owner == new_uid)
+    });
+    assert_eq!(
+        pod_and_owner(&scratch, &pods).unwrap().0,
+        pod,
+        "the pod was not replaced"
+    );
+    let diff = scratch.cafectl(&[&["diff"][..], &size].concat());
+    assert_eq!(code(&diff), Some(0), "{}", stdout(&diff));
+}
+
 #[test]
 #[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
 fn a_changed_password_shows_as_a_masked_change() {
@@ -536,10 +632,11 @@ fn a_changed_password_shows_as_a_masked_change() {
     );
     assert_eq!(code(&scratch.cafectl(&["diff", "--set", &set])), Some(0));
     let changed = format!("redis.auth.password={password}-rotated");
+    // The change's first step: the pods also accept the new password.
     let diff = scratch.cafectl(&["diff", "--set", &changed]);
     assert_eq!(code(&diff), Some(2));
     assert!(
-        stdout(&diff).contains("-  password: '***'\n+  password: '*** (changed)'"),
+        stdout(&diff).contains("-  accepted-passwords: '***'\n+  accepted-passwords: '*** (changed)'\n   password: '*** (unchanged)'\n"),
         "{}",
         stdout(&diff)
     );
@@ -802,10 +899,27 @@ fn keeping_the_data_then_deleting_it_leaves_no_namespace() {
 fn two_redis_of_one_profile_in_one_namespace_leave_each_other_alone() {
     use k8s_openapi::api::apps::v1::StatefulSet;
     let mut scratch = Scratch::new("two-redis");
-    for redis in ["cache-a", "cache-b"] {
+    let apply = scratch.cafectl(&["apply", "--no-wait", "--set", "redis.name=cache-a"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    // The second takes over the shared app-config: the apps would switch
+    // to an empty Redis, so apply wants it said.
+    let before = scratch.resource_versions();
+    let refused = scratch.cafectl(&["apply", "--no-wait", "--set", "redis.name=cache-b"]);
+    assert_eq!(code(&refused), Some(1), "{}", common::describe(&refused));
+    assert!(
+        common::describe(&refused).contains(
+            "redis.name cache-a -> cache-b: the apps (app-config) switch to a new Redis cache-b"
+        ),
+        "{}",
+        common::describe(&refused)
+    );
+    assert_eq!(scratch.resource_versions(), before, "nothing was applied");
+    {
+        let redis = "cache-b";
         let apply = scratch.cafectl(&[
             "apply",
             "--no-wait",
+            "--allow-recreate",
             "--set",
             &format!("redis.name={redis}"),
         ]);
@@ -887,11 +1001,15 @@ fn a_user_who_may_only_read_is_told_which_verb_on_which_resource_is_forbidden() 
     scratch.kubeconfig = admin;
     assert_eq!(code(&apply), Some(1), "{}", common::describe(&apply));
     let stderr = String::from_utf8_lossy(&apply.stderr);
+    // Its first refusal: reading what runs (the view role reads no Secrets).
     assert!(
-        stderr.contains("(HTTP 403); forbidden: cafectl may not patch"),
+        stderr.contains("(HTTP 403); forbidden: cafectl may not list secrets"),
         "{stderr}"
     );
-    assert!(stderr.contains("kubectl auth can-i patch "), "{stderr}");
+    assert!(
+        stderr.contains("kubectl auth can-i list secrets "),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
         !scratch.exists::<ConfigMap>("app-config"),

@@ -145,6 +145,16 @@ pub async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), RequestE
     }
 }
 
+/// Deletes with orphan propagation: the object goes, its dependents (a
+/// StatefulSet's pods) stay. A missing object is not an error.
+pub async fn delete_orphaning(api: &Api<DynamicObject>, name: &str) -> Result<(), RequestError> {
+    match api.delete(name, &DeleteParams::orphan()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(error) => Err(failed(api, "delete", Some(name), &error)),
+    }
+}
+
 /// `verb` on `name` (or on the whole resource) failed with `error`.
 fn failed(
     api: &Api<DynamicObject>,

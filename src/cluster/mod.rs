@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod connect;
+pub mod destructive;
 pub mod discovery;
 pub mod error;
 pub mod inventory;

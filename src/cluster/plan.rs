@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 
+use super::destructive::{self, Destructive};
 use super::inventory;
 use super::live::{self, ApplyError, ApplyOptions};
 use super::normalize::{mask_pair, normalize};
@@ -28,6 +29,9 @@ pub struct Plan {
     /// Objects apply leaves alone although the render no longer has them.
     pub keep: Vec<Kept>,
     pub unchanged: Vec<String>,
+    /// Changes that cost data or cannot be made in place (apply refuses
+    /// them without --allow-recreate).
+    pub destructive: Vec<Destructive>,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +89,7 @@ impl Plan {
         );
         let state = state?;
         let leftovers = leftovers(session, &state);
+        let destructive = destructive::find(session, &state)?;
         let mut plan = Plan {
             create: Vec::new(),
             change: Vec::new(),
@@ -92,11 +97,34 @@ impl Plan {
             release: labels(&leftovers.release),
             keep: leftovers.keep,
             unchanged: Vec::new(),
+            destructive,
         };
         for ((object, rendered), dry_run) in session.objects.iter().zip(&rendered).zip(dry_runs) {
             let label = object.to_string();
             let live = state.find(&label).map(|found| found.object.clone());
-            let (before, after) = compare(object, rendered, live, dry_run?)?;
+            let recreated = plan
+                .destructive
+                .iter()
+                .any(|change| change.recreate && change.object == label);
+            // The server refuses to dry-run a change it cannot make in
+            // place: dry-run the rest, then lay the change over it.
+            let dry_run = match (dry_run, &live) {
+                (Err(_), Some(live)) if recreated => {
+                    let live = serde_json::to_value(live)?;
+                    let possible = destructive::with_live_immutables(rendered, &live);
+                    let after =
+                        super::live::apply(&session.api(object)?, &object.name, &possible, DRY_RUN)
+                            .await
+                            .map_err(|error| anyhow::anyhow!("{object}: {error}"))?;
+                    Some(destructive::with_rendered_immutables(
+                        serde_json::to_value(&after)?,
+                        rendered,
+                        &live,
+                    ))
+                }
+                (dry_run, _) => dry_run?,
+            };
+            let (before, after) = compare(object, rendered, live, dry_run)?;
             let (before, after) = mask_pair(&object.kind, before.as_ref(), &after);
             let after_yaml = to_yaml(&after);
             match before {
@@ -120,6 +148,11 @@ impl Plan {
         Ok(plan)
     }
 }
+
+const DRY_RUN: ApplyOptions = ApplyOptions {
+    force: false,
+    dry_run: true,
+};
 
 fn labels(objects: &[&LiveObject]) -> Vec<String> {
     objects.iter().map(|found| found.label.clone()).collect()
@@ -248,11 +281,7 @@ async fn dry_run(
     rendered: &Value,
 ) -> anyhow::Result<Option<Value>> {
     let api = session.api(object)?;
-    let options = ApplyOptions {
-        force: false,
-        dry_run: true,
-    };
-    match live::apply(&api, &object.name, rendered, options).await {
+    match live::apply(&api, &object.name, rendered, DRY_RUN).await {
         Ok(after) => Ok(Some(serde_json::to_value(&after)?)),
         Err(ApplyError::Request(error)) if error.is_not_found() => Ok(None),
         Err(error) => Err(anyhow::anyhow!("{object}: {error}")),

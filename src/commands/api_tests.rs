@@ -40,6 +40,7 @@ fn apply_args(force_conflicts: bool) -> ApplyArgs {
         no_wait: true,
         strict: false,
         retire_previous_password: false,
+        allow_recreate: false,
     }
 }
 
@@ -946,17 +947,6 @@ async fn apply_a_new_password(
         NAMESPACE,
         json!({"metadata": {"name": "redis-auth", "namespace": NAMESPACE}, "data": secret_data}),
     );
-    if running {
-        fake.insert(
-            "apps/v1",
-            "StatefulSet",
-            NAMESPACE,
-            labelled(
-                "redis",
-                json!({"spec": {"replicas": 1}, "status": {"replicas": 1, "readyReplicas": 1, "updatedReplicas": 1}}),
-            ),
-        );
-    }
     let request = ProfileRequest {
         files: profile_args().profiles,
         sets: vec![format!("redis.auth.password={NEW_PASSWORD}")
@@ -965,6 +955,9 @@ async fn apply_a_new_password(
         ..Default::default()
     };
     let session = start_with(fake.connect(), request).await.unwrap();
+    if running {
+        insert_running_statefulset(&fake, &session);
+    }
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let args = ApplyArgs {
         retire_previous_password,
@@ -973,6 +966,18 @@ async fn apply_a_new_password(
     let result = apply::execute(&session, &args, &mut out, &mut err).await;
     let output = String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap();
     (result, output, fake)
+}
+
+/// The session's StatefulSet as rendered, running and rolled out.
+fn insert_running_statefulset(fake: &FakeApi, session: &Session) {
+    let statefulset = session
+        .objects
+        .iter()
+        .find(|object| object.kind == "StatefulSet")
+        .unwrap();
+    let mut live = serde_json::to_value(&statefulset.value).unwrap();
+    live["status"] = json!({"replicas": 1, "readyReplicas": 1, "updatedReplicas": 1});
+    fake.insert("apps/v1", "StatefulSet", NAMESPACE, live);
 }
 
 /// The password Secret's values and the pod template's password checksum,
@@ -1117,4 +1122,86 @@ async fn apply_sets_a_new_password_when_no_pod_runs_on_the_old_one() {
         secrets,
         [(NEW_PASSWORD.to_owned(), NEW_PASSWORD.to_owned())]
     );
+}
+
+/// Apply of the standalone profile with `sets` over a cluster running it as
+/// shipped (its StatefulSet, as rendered), perhaps with --allow-recreate:
+/// what apply says, and the fake.
+async fn apply_over_the_shipped_statefulset(
+    sets: &[&str],
+    allow_recreate: bool,
+) -> (anyhow::Result<Exit>, FakeApi) {
+    let fake = FakeApi::default();
+    insert_running_statefulset(&fake, &session(&fake).await);
+    let request = ProfileRequest {
+        files: profile_args().profiles,
+        sets: sets.iter().map(|set| set.parse().unwrap()).collect(),
+        ..Default::default()
+    };
+    let session = start_with(fake.connect(), request).await.unwrap();
+    let args = ApplyArgs {
+        allow_recreate,
+        ..apply_args(false)
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = apply::execute(&session, &args, &mut out, &mut err).await;
+    (result, fake)
+}
+
+#[tokio::test]
+async fn a_destructive_change_is_refused_before_anything_is_applied() {
+    let (result, fake) =
+        apply_over_the_shipped_statefulset(&["redis.persistence.size=2Gi"], false).await;
+    let error = format!("{:#}", result.unwrap_err());
+    assert!(
+        error.contains("StatefulSet/cloud-cafe/redis: volume claim template data: size 1Gi -> 2Gi"),
+        "{error}"
+    );
+    assert!(
+        error.contains("nothing was applied") && error.contains("--allow-recreate"),
+        "{error}"
+    );
+    assert!(
+        fake.writes().is_empty(),
+        "nothing is applied: {:?}",
+        fake.writes()
+    );
+}
+
+#[tokio::test]
+async fn allowed_a_statefulset_is_deleted_alone_before_it_is_applied_again() {
+    let (result, fake) =
+        apply_over_the_shipped_statefulset(&["redis.persistence.size=2Gi"], true).await;
+    assert_eq!(result.unwrap(), Exit::Success);
+    let path = object_path("apps/v1", "StatefulSet", NAMESPACE, "redis");
+    let writes: Vec<Recorded> = fake
+        .writes()
+        .into_iter()
+        .filter(|write| write.path == path)
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes[0].method, "DELETE");
+    assert!(
+        writes[0].body.contains("\"propagationPolicy\":\"Orphan\""),
+        "{}",
+        writes[0].body
+    );
+    assert_eq!(writes[1].method, "PATCH");
+    assert!(writes[1].body.contains("2Gi"));
+    // Nothing else is deleted: the pods stay for the new StatefulSet.
+    assert!(
+        fake.writes()
+            .iter()
+            .filter(|write| write.method == "DELETE")
+            .count()
+            == 1
+    );
+}
+
+#[tokio::test]
+async fn a_change_kubernetes_makes_in_place_is_not_destructive() {
+    let (result, fake) =
+        apply_over_the_shipped_statefulset(&["redis.maxmemory=200mb"], false).await;
+    assert_eq!(result.unwrap(), Exit::Success);
+    assert!(fake.writes().iter().all(|write| write.method != "DELETE"));
 }

@@ -6,9 +6,11 @@ use std::io::Write;
 use super::Exit;
 use crate::cli::ApplyArgs;
 use crate::cluster::apply::apply_all;
+use crate::cluster::destructive;
 use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
 use crate::cluster::session::Session;
+use crate::cluster::state::LiveState;
 use crate::cluster::wait;
 
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
@@ -31,6 +33,22 @@ pub(crate) async fn execute(
             "{} preflight warning(s) and --strict: nothing was applied",
             warnings.len()
         );
+    }
+    if !args.dry_run {
+        let state = LiveState::read(first).await?;
+        let destructive = destructive::find(first, &state)?;
+        if !destructive.is_empty() && !args.allow_recreate {
+            anyhow::bail!(
+                "destructive changes, refused; nothing was applied:\n  {}\n`cafectl diff` shows them; go ahead with `cafectl apply --allow-recreate` (no data volume is deleted)",
+                destructive.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+            );
+        }
+        for object in destructive::delete_for_recreation(first, &destructive).await? {
+            writeln!(
+                stderr,
+                "{object} deleted, its pods left running: the new one adopts them"
+            )?;
+        }
     }
     if args.dry_run {
         if steps.len() > 1 {

@@ -72,5 +72,15 @@ pub fn print(plan: &Plan, out: &mut dyn Write, colour: bool) -> anyhow::Result<(
     for kept in &plan.keep {
         writeln!(out, "  {} (not pruned: {})", kept.object, kept.reason)?;
     }
+    if !plan.destructive.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{red}destructive: apply refuses these without --allow-recreate:{reset}"
+        )?;
+        for change in &plan.destructive {
+            writeln!(out, "{red}! {change}{reset}")?;
+        }
+    }
     Ok(())
 }
