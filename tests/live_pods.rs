@@ -498,6 +498,12 @@ impl Live {
         let started = Instant::now();
         let apply = self.cafectl(profile, &args);
         assert_eq!(apply.status.code(), Some(0), "{}", common::describe(&apply));
+        // Redis itself was asked, through the API server, and answered.
+        assert!(
+            common::describe(&apply).contains("waiting: Redis: healthy"),
+            "{}",
+            common::describe(&apply)
+        );
         measured!(
             "{profile} apply {flags:?} {sets:?}: exit 0 after {:.1} s",
             started.elapsed().as_secs_f64()

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod destructive;
 pub mod discovery;
 pub mod error;
+pub mod health;
 pub mod inventory;
 pub mod live;
 pub mod normalize;

@@ -6,12 +6,12 @@ use std::io::Write;
 use super::Exit;
 use crate::cli::ApplyArgs;
 use crate::cluster::apply::apply_all;
-use crate::cluster::destructive;
 use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
 use crate::cluster::session::Session;
 use crate::cluster::state::LiveState;
 use crate::cluster::wait;
+use crate::cluster::{destructive, health};
 
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
@@ -75,7 +75,9 @@ pub(crate) async fn execute(
         apply_all(step, args.force_conflicts, stdout, stderr).await?;
         // The next step needs this one rolled out to every pod.
         if !args.no_wait || number + 1 < steps.len() {
+            let deadline = std::time::Instant::now() + step.timeout;
             wait::until_ready(step, stderr).await?;
+            health::until_healthy(step, deadline, stderr).await?;
         }
     }
     if let Some(change) = &password_change {

@@ -234,6 +234,11 @@ impl FakeApi {
                     None => not_found(),
                 }
             }
+            // Like a user without `create pods/exec`: Redis itself cannot be asked.
+            "GET" if path.ends_with("/exec") => reply(
+                StatusCode::FORBIDDEN,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403}),
+            ),
             "GET" => match objects.get(&path) {
                 Some(object) => reply(StatusCode::OK, object.clone()),
                 None if query.contains("labelSelector") || is_collection(&path) => {
