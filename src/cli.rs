@@ -48,6 +48,12 @@ without a value: `cafectl apply` generates the password when it first creates th
 loses only the fields cafectl set. PersistentVolumeClaims are kept, and listed, unless --delete-data is given."
     )]
     Teardown(TeardownArgs),
+    /// Show the health of what runs: each Redis pod's role, link, lag, memory, clients and keys,
+    /// the sentinels' master and quorum or the cluster's slots, and the HPAs.
+    #[command(
+        after_help = "Redis is asked in its pods through the API server (needs create pods/exec). Exit codes: 0 healthy, 1 unhealthy or an error."
+    )]
+    Status(StatusArgs),
 }
 
 /// Which profile, shared by every verb.
@@ -188,6 +194,18 @@ pub struct DiffArgs {
     pub connection: ConnectionArgs,
 
     /// Print the plan as JSON instead of a coloured diff.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
+    pub output: Option<OutputFormat>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Print the status as JSON instead of tables.
     #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
     pub output: Option<OutputFormat>,
 }

@@ -524,6 +524,26 @@ impl Live {
         }
         let diff = self.cafectl(profile, &diff);
         assert_eq!(diff.status.code(), Some(0), "{}", common::describe(&diff));
+        // status: healthy, a row per pod, exactly one master per shard.
+        let mut status = vec!["status", "-o", "json"];
+        for set in sets {
+            status.extend(["--set", set]);
+        }
+        let status = self.cafectl(profile, &status);
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "{}",
+            common::describe(&status)
+        );
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(status["healthy"], true, "{status}");
+        let pods = status["pods"].as_array().unwrap();
+        assert_eq!(pods.len(), self.pod_names().len(), "{status}");
+        assert!(
+            pods.iter().all(|pod| pod["keys"].as_u64().is_some()),
+            "{status}"
+        );
     }
 
     /// The client pod goes, then `teardown --yes` with `args` succeeds.

@@ -163,7 +163,7 @@ pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The pod of a hostname the sentinels or the cluster announce.
-fn pod_of(hostname: &str) -> &str {
+pub fn pod_of(hostname: &str) -> &str {
     hostname.split('.').next().unwrap_or(hostname)
 }
 

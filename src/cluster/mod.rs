@@ -17,6 +17,7 @@ pub mod readiness;
 pub mod retry;
 pub mod session;
 pub mod state;
+pub mod status;
 pub mod teardown;
 pub mod wait;
 

@@ -1205,3 +1205,22 @@ async fn a_change_kubernetes_makes_in_place_is_not_destructive() {
     assert_eq!(result.unwrap(), Exit::Success);
     assert!(fake.writes().iter().all(|write| write.method != "DELETE"));
 }
+
+#[tokio::test]
+async fn status_says_it_needs_pods_exec() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let args = crate::cli::StatusArgs {
+        profile: profile_args(),
+        connection: connection_args(),
+        output: None,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let error = super::status::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("create pods/exec is forbidden"),
+        "{error:#}"
+    );
+}

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod diff;
 pub mod render;
+pub mod status;
 
 #[cfg(test)]
 mod api_tests;
@@ -42,6 +43,10 @@ pub fn run(
         Command::Apply(args) => block_on(async {
             let session = Session::open(&args.profile, &args.connection).await?;
             apply::execute(&session, args, stdout, stderr).await
+        }),
+        Command::Status(args) => block_on(async {
+            let session = Session::open(&args.profile, &args.connection).await?;
+            status::execute(&session, args, stdout, stderr).await
         }),
         Command::Teardown(args) => block_on(async {
             let session = Session::open(&args.profile, &args.connection).await?;
