@@ -54,6 +54,9 @@ const REDIS_PORT: &str = "6379";
 /// maxmemory says after the roll.
 const ROLLED_MAXMEMORY_SET: &str = "redis.maxmemory=200mb";
 const ROLLED_MAXMEMORY: &str = "209715200";
+/// The password `a_password_change` gives, and the same as a `--set`.
+const NEW_PASSWORD: &str = "a-new-password-0123456789";
+const NEW_PASSWORD_SET: &str = "redis.auth.password=a-new-password-0123456789";
 
 /// Tests run one at a time: each takes real pods, volumes and CPU of a small
 /// one-node cluster, and the figures they print mean more on a quiet node.
@@ -844,7 +847,7 @@ fn a_password_change(
     containers: &[(&str, &str)],
 ) {
     let old = live.current_password();
-    let new_password = "a-new-password-0123456789";
+    let new_password = NEW_PASSWORD;
     let given = format!("redis.auth.password={new_password}");
     let sets: Vec<&str> = sets.iter().copied().chain([given.as_str()]).collect();
     let every = |reply: &str| vec![reply.to_owned(); live.pod_names().len() * containers.len()];
@@ -920,7 +923,7 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
     // A high user id, as platforms that assign each namespace its own use;
     // a password the user gives.
     let high_user = "redis.runAsUser=1000680000";
-    let new_password = "redis.auth.password=a-new-password-0123456789";
+    let new_password = NEW_PASSWORD_SET;
     live.apply_and_use(
         "standalone",
         &[high_user, "redis.auth.password=a-given-password-0123456789"],
@@ -1038,6 +1041,50 @@ fn cluster_survives_full_restarts_and_a_rolling_update() {
         Some("write-shards"),
         Some(GAP_PER_SHARD_DURING_A_ROLLING_UPDATE),
         &[("redis", REDIS_PORT)],
+    );
+
+    // A larger cluster while a client writes: two more pods join, as a
+    // master and its replica, and the slots spread over four masters.
+    let writer = live.start_writer("write-shards", "scaled");
+    live.apply(
+        "cluster",
+        &[
+            ROLLED_MAXMEMORY_SET,
+            NEW_PASSWORD_SET,
+            "redis.cluster.masters=4",
+        ],
+    );
+    live.stop_writer(writer, "cluster scaled from 3 to 4 masters", None);
+    live.converge("cluster after scaling", CONVERGE_WITHIN, || {
+        cluster_converged(&live)
+    });
+    keys_kept(&live, "kept", 300).unwrap();
+    let status = live.cafectl(
+        "cluster",
+        &[
+            "status",
+            "-o",
+            "json",
+            "--set",
+            ROLLED_MAXMEMORY_SET,
+            "--set",
+            NEW_PASSWORD_SET,
+            "--set",
+            "redis.cluster.masters=4",
+        ],
+    );
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let slots: Vec<u64> = status["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|pod| pod["slots"].as_u64())
+        .collect();
+    assert_eq!(slots.len(), 4, "{status}");
+    assert_eq!(slots.iter().sum::<u64>(), 16384, "{status}");
+    assert!(
+        slots.iter().all(|slots| *slots >= 4000),
+        "the slots are spread: {status}"
     );
     live.teardown_leaves_nothing("cluster");
 }

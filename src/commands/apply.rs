@@ -37,6 +37,17 @@ pub(crate) async fn execute(
     if !args.dry_run {
         let state = LiveState::read(first).await?;
         let destructive = destructive::find(first, &state)?;
+        let blocked: Vec<String> = destructive
+            .iter()
+            .filter(|change| change.blocked)
+            .map(ToString::to_string)
+            .collect();
+        if !blocked.is_empty() {
+            anyhow::bail!(
+                "refused, even with --allow-recreate; nothing was applied:\n  {}",
+                blocked.join("\n  ")
+            );
+        }
         if !destructive.is_empty() && !args.allow_recreate {
             anyhow::bail!(
                 "destructive changes, refused; nothing was applied:\n  {}\n`cafectl diff` shows them; go ahead with `cafectl apply --allow-recreate` (no data volume is deleted)",
