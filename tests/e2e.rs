@@ -546,7 +546,12 @@ fn a_new_volume_size_is_refused_until_allowed_then_the_new_statefulset_adopts_th
     use k8s_openapi::api::apps::v1::StatefulSet;
     use k8s_openapi::api::core::v1::Pod;
     let mut scratch = Scratch::new("volume-size");
-    scratch.sets.clear(); // the volume claim template is the point
+    // The volume claim template is the point; a class no volume has keeps
+    // the claim pending, so the lab's volumes stay for the real-pod tier.
+    scratch.sets = vec![
+        "--set",
+        "redis.persistence.storageClass=cafectl-e2e-unbound",
+    ];
     let apply = scratch.cafectl(&["apply", "--no-wait"]);
     assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
     let statefulsets: Api<StatefulSet> = scratch.api();

@@ -1005,6 +1005,22 @@ fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
         Some(GAP_DURING_A_ROLLING_UPDATE),
         &[("redis", REDIS_PORT), ("sentinel", SENTINEL_PORT)],
     );
+
+    // A fourth pod, then back to three: apply waits until every sentinel
+    // knows exactly the pods there are (it resets those that still know
+    // the removed one), and the set stays healthy.
+    for pods in ["4", "3"] {
+        let replicas = format!("redis.sentinel.replicas={pods}");
+        let sets = [ROLLED_MAXMEMORY_SET, NEW_PASSWORD_SET, replicas.as_str()];
+        let said = live.apply_with("sentinel", &[], &sets);
+        if pods == "3" {
+            assert!(said.contains("SENTINEL RESET"), "{said}");
+        }
+        live.converge("sentinel after resizing", CONVERGE_WITHIN, || {
+            sentinel_master(&live).map(drop)
+        });
+    }
+    keys_kept(&live, "kept", 100).unwrap();
     live.teardown_leaves_nothing("sentinel");
 }
 

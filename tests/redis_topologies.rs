@@ -616,5 +616,50 @@ fn cluster_forms_once_survives_a_new_ip_and_serves_every_shard() {
     for key in &keys {
         assert_eq!(cluster_cli(&lab, 0, &["GET", key]), format!("{key}-value"));
     }
+
+    // A larger profile: its Job joins the two new pods, as a master and
+    // its replica, and moves slots (with their keys) onto the new master.
+    let before = lab.pods();
+    lab.render_again("cluster", &["redis.cluster.masters=4"]);
+    for pod in before..lab.pods() {
+        lab.start(pod, "redis");
+    }
+    let (succeeded, output) = lab.run_job(2, Duration::from_secs(120));
+    assert!(
+        succeeded,
+        "the resizing bootstrap failed:\n{output}\n{}",
+        lab.logs()
+    );
+    assert!(
+        output.contains("joins as a master") && output.contains("joins as a replica"),
+        "{output}"
+    );
+    lab.wait_for(
+        "every node to see the larger cluster",
+        START_TIMEOUT,
+        || cluster_healthy(&lab, lab.pods()).then_some(()),
+    );
+    let view = cluster_nodes(&lab, 0).unwrap();
+    let masters: Vec<&ClusterNode> = view.iter().filter(|node| node.master).collect();
+    assert_eq!(masters.len(), 4, "{view:?}");
+    for master in &masters {
+        assert!(
+            !master.slots.is_empty(),
+            "every master holds slots: {view:?}"
+        );
+        let replicas = view
+            .iter()
+            .filter(|node| node.master_id == master.id)
+            .count();
+        assert_eq!(replicas, replicas_per_master, "{view:?}");
+    }
+    for key in &keys {
+        assert_eq!(cluster_cli(&lab, 0, &["GET", key]), format!("{key}-value"));
+    }
+    let (succeeded, output) = lab.run_job(3, Duration::from_secs(60));
+    assert!(
+        succeeded && !output.contains("joins"),
+        "a second run changes nothing:\n{output}"
+    );
     eprintln!("cluster: {:?}", started.elapsed());
 }

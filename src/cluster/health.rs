@@ -101,7 +101,8 @@ fn script(expected: &Expected) -> String {
             let name = &expected.master_name;
             script += &format!(
                 "section sentinel-master -p {SENTINEL_PORT} SENTINEL get-master-addr-by-name {name}\n\
-                 section ckquorum -p {SENTINEL_PORT} SENTINEL CKQUORUM {name}\n"
+                 section ckquorum -p {SENTINEL_PORT} SENTINEL CKQUORUM {name}\n\
+                 section sentinel-state -p {SENTINEL_PORT} SENTINEL MASTER {name}\n"
             );
         }
         Topology::Cluster => {
@@ -115,6 +116,11 @@ fn script(expected: &Expected) -> String {
 }
 
 async fn ask(pods: &Api<Pod>, pod: &str, script: &str) -> Answers {
+    run(pods, pod, script).await.map(|output| sections(&output))
+}
+
+/// A shell script in the pod's Redis container: what it printed.
+async fn run(pods: &Api<Pod>, pod: &str, script: &str) -> Result<String, AskError> {
     let params = AttachParams::default().container("redis").stderr(false);
     let failed = |error: &dyn std::fmt::Display| {
         AskError::Failed(format!("cannot run redis-cli in the pod: {error}"))
@@ -137,7 +143,7 @@ async fn ask(pods: &Api<Pod>, pod: &str, script: &str) -> Answers {
             .map_err(|error| failed(&error))?;
     }
     attached.join().await.map_err(|error| failed(&error))?;
-    Ok(sections(&output))
+    Ok(output)
 }
 
 fn sections(output: &str) -> BTreeMap<String, String> {
@@ -160,6 +166,37 @@ fn sections(output: &str) -> BTreeMap<String, String> {
 pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+}
+
+/// A number field of the `SENTINEL MASTER` reply (a line with the name,
+/// then one with the value).
+fn sentinel_count(sections: &BTreeMap<String, String>, name: &str) -> Option<usize> {
+    let state = sections.get("sentinel-state")?;
+    let mut lines = state.lines();
+    lines.find(|line| *line == name)?;
+    lines.next()?.trim().parse().ok()
+}
+
+/// Sentinels that still know pods the profile no longer has (after it
+/// shrank), while none knows fewer than it should (a sentinel reset
+/// earlier is still learning them): the first of them, to reset.
+fn stale_sentinel<'a>(expected: &Expected, answers: &'a [(String, Answers)]) -> Option<&'a str> {
+    let others = expected.pods.len() - 1;
+    let mut stale = None;
+    for (pod, answer) in answers {
+        let sections = answer.as_ref().ok()?;
+        let known = [
+            sentinel_count(sections, "num-other-sentinels")?,
+            sentinel_count(sections, "num-slaves")?,
+        ];
+        if known.iter().any(|count| *count < others) {
+            return None;
+        }
+        if stale.is_none() && known.iter().any(|count| *count > others) {
+            stale = Some(pod.as_str());
+        }
+    }
+    stale
 }
 
 /// The pod of a hostname the sentinels or the cluster announce.
@@ -218,6 +255,19 @@ fn sentinel_problems(
         let quorum = section(sections, "ckquorum");
         if !quorum.starts_with("OK") {
             problems.push(format!("{pod}: SENTINEL CKQUORUM: {quorum}"));
+        }
+        let others = expected.pods.len() - 1;
+        for (count, what) in [
+            ("num-other-sentinels", "other sentinels"),
+            ("num-slaves", "replicas"),
+        ] {
+            let known = sentinel_count(sections, count);
+            if known != Some(others) {
+                let known = known.map_or_else(|| "?".to_owned(), |known| known.to_string());
+                problems.push(format!(
+                    "{pod}: its sentinel knows {known} {what}, the profile has {others}"
+                ));
+            }
         }
     }
     if named.len() > 1 {
@@ -363,6 +413,22 @@ pub async fn until_healthy(
             return Ok(());
         }
         let found = problems(&expected, &answers);
+        if let Some(pod) = stale_sentinel(&expected, &answers) {
+            writeln!(
+                stderr,
+                "waiting: Redis: the sentinel in {pod} still knows pods the profile no longer has: SENTINEL RESET ({}s)",
+                started.elapsed().as_secs()
+            )?;
+            let pods: Api<Pod> = Api::namespaced(session.client.clone(), session.namespace());
+            let reset = format!(
+                "export REDISCLI_AUTH=\"$(cat {PASSWORD_DIRECTORY}/{SECRET_KEY})\"\n\
+                 timeout 3 redis-cli -p {SENTINEL_PORT} SENTINEL RESET {}",
+                expected.master_name
+            );
+            if let Err(error) = run(&pods, pod, &reset).await {
+                writeln!(stderr, "warning: SENTINEL RESET in {pod}: {error}")?;
+            }
+        }
         if found.is_empty() {
             writeln!(
                 stderr,
@@ -417,7 +483,8 @@ mod tests {
         answers(
             pod,
             &format!(
-                "### info\n# Replication\n{replication}\n### sentinel-master\n{named}{HOST}\n6379\n### ckquorum\n{quorum}\n"
+                "### info\n# Replication\n{replication}\n### sentinel-master\n{named}{HOST}\n6379\n### ckquorum\n{quorum}\n\
+                 ### sentinel-state\nname\nmymaster\nnum-slaves\n2\nnum-other-sentinels\n2\n"
             ),
         )
     }
@@ -556,5 +623,39 @@ mod tests {
                 "redis-2 (master): 0 of 1 replicas"
             ]
         );
+    }
+
+    #[test]
+    fn a_sentinel_that_knows_removed_pods_is_reset_one_at_a_time() {
+        let knowing = |pod: &str, sentinels: usize, replicas: usize| {
+            answers(
+                pod,
+                &format!("### info\nrole:slave\n### sentinel-state\nnum-slaves\n{replicas}\nnum-other-sentinels\n{sentinels}\n"),
+            )
+        };
+        let three = expected(Topology::Sentinel, 3);
+        // Scaled from 4 to 3: each still knows the fourth pod.
+        let shrunk = [
+            knowing("redis-0", 3, 3),
+            knowing("redis-1", 3, 3),
+            knowing("redis-2", 2, 3),
+        ];
+        assert_eq!(stale_sentinel(&three, &shrunk), Some("redis-0"));
+        assert!(problems(&three, &shrunk).contains(
+            &"redis-0: its sentinel knows 3 other sentinels, the profile has 2".to_owned()
+        ));
+        // redis-0 was reset and has not learnt the others again: wait.
+        let relearning = [
+            knowing("redis-0", 1, 2),
+            knowing("redis-1", 3, 3),
+            knowing("redis-2", 3, 3),
+        ];
+        assert_eq!(stale_sentinel(&three, &relearning), None);
+        let settled = [
+            knowing("redis-0", 2, 2),
+            knowing("redis-1", 2, 2),
+            knowing("redis-2", 2, 2),
+        ];
+        assert_eq!(stale_sentinel(&three, &settled), None);
     }
 }

@@ -32,6 +32,7 @@ pub const PASSWORD: &str = "cafectl-test-0123456789abcdef";
 
 const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "timeout", "sed", "tr", "head", "cat", "sleep", "mv", "grep", "printf", "date", "env",
+    "wc", "sort", "cut",
 ];
 
 static NEXT_LAB: AtomicU8 = AtomicU8::new(0);
@@ -52,6 +53,24 @@ struct Process {
     ordinal: usize,
     container: String,
     child: Child,
+}
+
+/// A shipped profile with `sets` and the test password, rendered.
+fn render_profile(profile_name: &str, sets: &[&str]) -> (ValidProfile, Vec<Object>) {
+    let password_set = format!("redis.auth.password={PASSWORD}");
+    let request = ProfileRequest {
+        files: vec![super::profile_path(profile_name)],
+        sets: sets
+            .iter()
+            .copied()
+            .chain([password_set.as_str()])
+            .map(|set| set.parse::<SetOverride>().unwrap())
+            .collect(),
+        namespace: None,
+    };
+    let profile = profile::load(&request).unwrap();
+    let objects = render::render(&profile).unwrap();
+    (profile, objects)
 }
 
 /// Whether the topology tests can run here: they need root (for a private
@@ -85,19 +104,7 @@ pub fn available() -> bool {
 
 impl Lab {
     pub fn new(profile_name: &str, sets: &[&str]) -> Lab {
-        let password_set = format!("redis.auth.password={PASSWORD}");
-        let request = ProfileRequest {
-            files: vec![super::profile_path(profile_name)],
-            sets: sets
-                .iter()
-                .copied()
-                .chain([password_set.as_str()])
-                .map(|set| set.parse::<SetOverride>().unwrap())
-                .collect(),
-            namespace: None,
-        };
-        let profile = profile::load(&request).unwrap();
-        let objects = render::render(&profile).unwrap();
+        let (profile, objects) = render_profile(profile_name, sets);
         let mut root = tempfile::Builder::new()
             .prefix("cafectl-lab-")
             .tempdir()
@@ -146,6 +153,30 @@ impl Lab {
 
     pub fn pods(&self) -> usize {
         self.addresses.len()
+    }
+
+    /// The profile again with `sets`, as `apply` of a changed profile: the
+    /// processes running keep their files; pods it adds get addresses (and
+    /// names in the DNS) and start with the new files, as does the Job.
+    pub fn render_again(&mut self, profile_name: &str, sets: &[&str]) {
+        let (profile, objects) = render_profile(profile_name, sets);
+        self.profile = profile;
+        self.objects = objects;
+        let replicas = find(&self.objects, "StatefulSet", None).value["spec"]["replicas"]
+            .as_u64()
+            .unwrap() as usize;
+        while self.addresses.len() < replicas {
+            let [a, b, c, _] = self.addresses[0].octets();
+            let next = self
+                .addresses
+                .iter()
+                .map(|address| address.octets()[3])
+                .max()
+                .unwrap()
+                + 1;
+            self.addresses.push(Ipv4Addr::new(a, b, c, next));
+        }
+        self.write_hosts();
     }
 
     pub fn ip(&self, ordinal: usize) -> IpAddr {
