@@ -39,7 +39,7 @@ without a value: `cafectl apply` generates the password when it first creates th
     #[command(
         after_help = "Exit codes: 0 no changes, 2 changes pending, 1 error. Secret values are always masked."
     )]
-    Diff(DiffArgs),
+    Diff(ReportArgs),
     /// Server-side apply in dependency order, wait until ready, prune what the profile no longer has.
     Apply(ApplyArgs),
     /// Delete what the profile created, in reverse order; data volumes are kept unless asked.
@@ -53,7 +53,7 @@ loses only the fields cafectl set. PersistentVolumeClaims are kept, and listed, 
     #[command(
         after_help = "Redis is asked in its pods through the API server (needs create pods/exec). Exit codes: 0 healthy, 1 unhealthy or an error."
     )]
-    Status(StatusArgs),
+    Status(ReportArgs),
 }
 
 /// Which profile, shared by every verb.
@@ -186,26 +186,15 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(seconds))
 }
 
+/// A verb that reads the cluster and reports (diff, status).
 #[derive(Debug, Clone, Args)]
-pub struct DiffArgs {
+pub struct ReportArgs {
     #[command(flatten)]
     pub profile: ProfileArgs,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// Print the plan as JSON instead of a coloured diff.
-    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
-    pub output: Option<OutputFormat>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
-
-    /// Print the status as JSON instead of tables.
+    /// Print the report as JSON instead of text (diff: the plan; status: pods, HPAs, problems).
     #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
     pub output: Option<OutputFormat>,
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::fake_api::{object_path, FakeApi, Fault, Recorded};
 use super::{apply, diff, teardown, Exit};
-use crate::cli::{ApplyArgs, ConnectionArgs, DiffArgs, ProfileArgs, TeardownArgs};
+use crate::cli::{ApplyArgs, ConnectionArgs, ProfileArgs, ReportArgs, TeardownArgs};
 use crate::cluster::session::Session;
 use crate::profile::{self, ProfileRequest};
 
@@ -99,7 +99,7 @@ async fn run_diff(
     session: &Session,
     output: Option<crate::cli::OutputFormat>,
 ) -> (anyhow::Result<Exit>, Vec<u8>) {
-    let args = DiffArgs {
+    let args = ReportArgs {
         profile: profile_args(),
         connection: connection_args(),
         output,
@@ -1046,6 +1046,14 @@ async fn a_new_password_is_rolled_out_in_two_steps_and_never_printed() {
     );
 }
 
+/// The Secret's values once the new password is sent and the old one still accepted.
+fn sending_the_new_accepting_both() -> (String, String) {
+    (
+        NEW_PASSWORD.to_owned(),
+        format!("{NEW_PASSWORD} {OLD_PASSWORD}"),
+    )
+}
+
 fn changed_secret() -> Value {
     json!({"password": ByteString(NEW_PASSWORD.into()),
            "accepted-passwords": ByteString(format!("{NEW_PASSWORD} {OLD_PASSWORD}").into_bytes())})
@@ -1056,13 +1064,7 @@ async fn the_previous_password_stays_accepted_until_retired() {
     let (result, output, fake) = apply_a_new_password(changed_secret(), true, false).await;
     assert_eq!(result.unwrap(), Exit::Success, "{output}");
     let (secrets, _) = password_states(&fake);
-    assert_eq!(
-        secrets,
-        [(
-            NEW_PASSWORD.to_owned(),
-            format!("{NEW_PASSWORD} {OLD_PASSWORD}")
-        )]
-    );
+    assert_eq!(secrets, [sending_the_new_accepting_both()]);
     assert!(output.contains("--retire-previous-password"), "{output}");
 }
 
@@ -1074,10 +1076,7 @@ async fn retiring_the_previous_password_rolls_the_pods_once_more() {
     assert_eq!(
         secrets,
         [
-            (
-                NEW_PASSWORD.to_owned(),
-                format!("{NEW_PASSWORD} {OLD_PASSWORD}")
-            ),
+            sending_the_new_accepting_both(),
             (NEW_PASSWORD.to_owned(), NEW_PASSWORD.to_owned()),
         ]
     );
@@ -1210,7 +1209,7 @@ async fn a_change_kubernetes_makes_in_place_is_not_destructive() {
 async fn status_says_it_needs_pods_exec() {
     let fake = FakeApi::default();
     let session = session(&fake).await;
-    let args = crate::cli::StatusArgs {
+    let args = ReportArgs {
         profile: profile_args(),
         connection: connection_args(),
         output: None,

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::Exit;
-use crate::cli::{DiffArgs, OutputFormat};
+use crate::cli::{OutputFormat, ReportArgs};
 use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
 use crate::cluster::session::Session;
@@ -12,7 +12,7 @@ use crate::cluster::session::Session;
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
     session: &Session,
-    args: &DiffArgs,
+    args: &ReportArgs,
     stdout: &mut dyn Write,
     _stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {

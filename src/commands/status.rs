@@ -4,14 +4,14 @@
 use std::io::Write;
 
 use super::Exit;
-use crate::cli::{OutputFormat, StatusArgs};
+use crate::cli::{OutputFormat, ReportArgs};
 use crate::cluster::session::Session;
 use crate::cluster::status::Status;
 
 /// The verb itself, on an open session.
 pub(crate) async fn execute(
     session: &Session,
-    args: &StatusArgs,
+    args: &ReportArgs,
     stdout: &mut dyn Write,
     _stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {

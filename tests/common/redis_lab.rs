@@ -166,15 +166,8 @@ impl Lab {
             .as_u64()
             .unwrap() as usize;
         while self.addresses.len() < replicas {
-            let [a, b, c, _] = self.addresses[0].octets();
-            let next = self
-                .addresses
-                .iter()
-                .map(|address| address.octets()[3])
-                .max()
-                .unwrap()
-                + 1;
-            self.addresses.push(Ipv4Addr::new(a, b, c, next));
+            let address = self.unused_address();
+            self.addresses.push(address);
         }
         self.write_hosts();
     }
@@ -202,18 +195,22 @@ impl Lab {
         })
     }
 
-    /// Moves a pod to a new address, as a rescheduled pod gets a new IP; the
-    /// DNS follows at once. Takes effect for the pod on its next start.
-    pub fn readdress(&mut self, ordinal: usize) -> IpAddr {
-        let [a, b, c, _] = self.addresses[ordinal].octets();
-        let next = self
+    /// The lab's next address no pod has had.
+    fn unused_address(&self) -> Ipv4Addr {
+        let [a, b, c, _] = self.addresses[0].octets();
+        let last = self
             .addresses
             .iter()
             .map(|address| address.octets()[3])
             .max()
-            .unwrap()
-            + 1;
-        self.addresses[ordinal] = Ipv4Addr::new(a, b, c, next);
+            .unwrap();
+        Ipv4Addr::new(a, b, c, last + 1)
+    }
+
+    /// Moves a pod to a new address, as a rescheduled pod gets a new IP; the
+    /// DNS follows at once. Takes effect for the pod on its next start.
+    pub fn readdress(&mut self, ordinal: usize) -> IpAddr {
+        self.addresses[ordinal] = self.unused_address();
         self.write_hosts();
         self.ip(ordinal)
     }
