@@ -40,6 +40,12 @@ pub const SENTINEL_SIGHT_SECONDS: u32 = 20;
 /// new address within seconds.
 pub const SENTINEL_RELINK_MILLISECONDS: u32 = 3000;
 
+/// Milliseconds between a sentinel's INFO requests to each instance (Redis:
+/// 10000, 1000 during a failover), so it learns a new replica, and a
+/// replica's new role, within a second: apply waits until every sentinel
+/// knows every replica.
+pub const SENTINEL_INFO_PERIOD_MILLISECONDS: u32 = 1000;
+
 /// cluster-node-timeout while a new Redis Cluster forms: a master takes
 /// writes that long (at most 5 s) after it last counted itself in a
 /// minority, which it does while the nodes meet.
@@ -154,6 +160,7 @@ pub struct SentinelContext {
     /// Seconds a stopping master waits for its sentinel to see every replica.
     pub sight_seconds: u32,
     pub relink_milliseconds: u32,
+    pub info_period_milliseconds: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -472,6 +479,7 @@ pub fn build(valid: &ValidProfile) -> Context {
                 parallel_syncs: sentinel.parallel_syncs,
                 sight_seconds: SENTINEL_SIGHT_SECONDS,
                 relink_milliseconds: SENTINEL_RELINK_MILLISECONDS,
+                info_period_milliseconds: SENTINEL_INFO_PERIOD_MILLISECONDS,
             }),
             cluster: cluster.as_ref().map(|cluster| ClusterContext {
                 masters: cluster.masters,
