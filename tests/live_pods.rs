@@ -1009,9 +1009,11 @@ fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
     // A fourth pod, then back to three: apply waits until every sentinel
     // knows exactly the pods there are (it resets those that still know
     // the removed one), and the set stays healthy.
-    for pods in ["4", "3"] {
+    // (Four sentinels need a quorum of three: a majority.)
+    for (pods, quorum) in [("4", "3"), ("3", "2")] {
         let replicas = format!("redis.sentinel.replicas={pods}");
-        let sets = [ROLLED_MAXMEMORY_SET, NEW_PASSWORD_SET, replicas.as_str()];
+        let quorum = format!("redis.sentinel.quorum={quorum}");
+        let sets = [ROLLED_MAXMEMORY_SET, NEW_PASSWORD_SET, &replicas, &quorum];
         let said = live.apply_with("sentinel", &[], &sets);
         if pods == "3" {
             assert!(said.contains("SENTINEL RESET"), "{said}");

@@ -384,3 +384,27 @@ fn network_policy_admits_clients_and_peers_on_their_ports() {
         );
     }
 }
+
+#[test]
+fn a_larger_cluster_gets_a_new_bootstrap_job_and_no_roll() {
+    let checksum_and_job = |sets: &[&str]| {
+        let objects = render_profile("cluster", sets);
+        let statefulset = objects.iter().find(|o| o.kind == "StatefulSet").unwrap();
+        let job = objects.iter().find(|o| o.kind == "Job").unwrap();
+        (
+            statefulset.value["spec"]["template"]["metadata"]["annotations"]
+                ["cafectl.io/config-checksum"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            job.name.clone(),
+        )
+    };
+    let shipped = checksum_and_job(&[]);
+    let larger = checksum_and_job(&["redis.cluster.masters=4"]);
+    assert_eq!(larger.0, shipped.0, "the pods read nothing that changed");
+    assert_ne!(larger.1, shipped.1, "the new bootstrap script runs in a new Job");
+    let reconfigured = checksum_and_job(&["redis.maxmemory=200mb"]);
+    assert_ne!(reconfigured.0, shipped.0);
+    assert_ne!(reconfigured.1, shipped.1);
+}

@@ -246,14 +246,15 @@ pub struct AutoscalerContext {
 }
 
 impl Context {
-    /// Records the checksum of the configuration and names what depends on
-    /// it: a Job's pod template cannot change once created, so a bootstrap
-    /// Job for a different configuration is a new Job (apply prunes the old).
-    pub fn set_config_checksum(&mut self, checksum: String) {
+    /// Records the checksum of what the pods read and names what depends on
+    /// the bootstrap Job's: a Job's pod template cannot change once created,
+    /// so a bootstrap Job for a different configuration is a new Job (apply
+    /// prunes the old).
+    pub fn set_config_checksums(&mut self, pods: String, job: &str) {
         if let Some(cluster) = &mut self.redis.cluster {
-            cluster.bootstrap_job = format!("{}-{}", cluster.bootstrap_job, &checksum[..8]);
+            cluster.bootstrap_job = format!("{}-{}", cluster.bootstrap_job, &job[..8]);
         }
-        self.config_checksum = checksum;
+        self.config_checksum = pods;
     }
 }
 

@@ -38,16 +38,33 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
     let mut context = context::build(valid);
     context.scripts = render_scripts(&environment, &context, valid.profile.redis.topology)?;
 
-    let mut config_digest = checksum::Fnv64::new();
+    // What the pods read at start (a change rolls them), and that plus what
+    // only the bootstrap Job runs (a change makes a new Job): a larger
+    // cluster changes the bootstrap script alone, and rolls nothing while
+    // its Job adds the new nodes.
+    let (mut pods_digest, mut job_digest) = (checksum::Fnv64::new(), checksum::Fnv64::new());
+    for script in templates::SCRIPTS {
+        let Some(text) = context.scripts.get(script.file_name) else {
+            continue;
+        };
+        for digest in [&mut job_digest]
+            .into_iter()
+            .chain(script.run_by_pods.then_some(&mut pods_digest))
+        {
+            digest.update(script.file_name.as_bytes());
+            digest.update(text.as_bytes());
+        }
+    }
     let mut objects = Vec::new();
     for (order, component) in templates::COMPONENTS.iter().enumerate() {
-        // Config components come first; the workloads see their checksum.
+        // Config components come first; the workloads see their checksums.
         if !component.feeds_config_checksum && context.config_checksum.is_empty() {
-            context.set_config_checksum(config_digest.hex());
+            context.set_config_checksums(pods_digest.hex(), &job_digest.hex());
         }
         let text = render_template(&environment, component.template.name, &context)?;
         if component.feeds_config_checksum {
-            config_digest.update(text.as_bytes());
+            pods_digest.update(text.as_bytes());
+            job_digest.update(text.as_bytes());
         }
         for document in objects::documents(&text).map_err(|message| RenderError::InvalidObject {
             template: component.template.name.to_owned(),

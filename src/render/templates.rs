@@ -35,10 +35,11 @@ pub const COMPONENTS: &[Component] = &[
         component: "redis",
         feeds_config_checksum: true,
     },
+    // Its scripts are hashed one by one (see `render`).
     Component {
         template: template!("redis-scripts.yaml.j2"),
         component: "redis",
-        feeds_config_checksum: true,
+        feeds_config_checksum: false,
     },
     Component {
         template: template!("namespace.yaml.j2"),
@@ -92,6 +93,9 @@ pub struct Script {
     pub file_name: &'static str,
     pub template: Template,
     pub topologies: &'static [Topology],
+    /// Run by the Redis pods (a change restarts them), not only by the
+    /// cluster bootstrap Job (a change starts a new Job, and no roll).
+    pub run_by_pods: bool,
 }
 
 pub const SCRIPTS: &[Script] = &[
@@ -99,31 +103,37 @@ pub const SCRIPTS: &[Script] = &[
         file_name: "lib.sh",
         template: template!("scripts/lib.sh.j2"),
         topologies: &[Topology::Standalone, Topology::Sentinel, Topology::Cluster],
+        run_by_pods: true,
     },
     Script {
         file_name: "start-redis.sh",
         template: template!("scripts/start-redis.sh.j2"),
         topologies: &[Topology::Standalone, Topology::Sentinel, Topology::Cluster],
+        run_by_pods: true,
     },
     Script {
         file_name: "probe.sh",
         template: template!("scripts/probe.sh.j2"),
         topologies: &[Topology::Standalone, Topology::Sentinel, Topology::Cluster],
+        run_by_pods: true,
     },
     Script {
         file_name: "pre-stop.sh",
         template: template!("scripts/pre-stop.sh.j2"),
         topologies: &[Topology::Sentinel, Topology::Cluster],
+        run_by_pods: true,
     },
     Script {
         file_name: "start-sentinel.sh",
         template: template!("scripts/start-sentinel.sh.j2"),
         topologies: &[Topology::Sentinel],
+        run_by_pods: true,
     },
     Script {
         file_name: "cluster-bootstrap.sh",
         template: template!("scripts/cluster-bootstrap.sh.j2"),
         topologies: &[Topology::Cluster],
+        run_by_pods: false,
     },
 ];
 
