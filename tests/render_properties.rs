@@ -403,7 +403,10 @@ fn a_larger_cluster_gets_a_new_bootstrap_job_and_no_roll() {
     let shipped = checksum_and_job(&[]);
     let larger = checksum_and_job(&["redis.cluster.masters=4"]);
     assert_eq!(larger.0, shipped.0, "the pods read nothing that changed");
-    assert_ne!(larger.1, shipped.1, "the new bootstrap script runs in a new Job");
+    assert_ne!(
+        larger.1, shipped.1,
+        "the new bootstrap script runs in a new Job"
+    );
     let reconfigured = checksum_and_job(&["redis.maxmemory=200mb"]);
     assert_ne!(reconfigured.0, shipped.0);
     assert_ne!(reconfigured.1, shipped.1);
