@@ -34,33 +34,6 @@ pub(crate) async fn execute(
             warnings.len()
         );
     }
-    if !args.dry_run {
-        let state = LiveState::read(first).await?;
-        let destructive = destructive::find(first, &state)?;
-        let blocked: Vec<String> = destructive
-            .iter()
-            .filter(|change| change.blocked)
-            .map(ToString::to_string)
-            .collect();
-        if !blocked.is_empty() {
-            anyhow::bail!(
-                "refused, even with --allow-recreate; nothing was applied:\n  {}",
-                blocked.join("\n  ")
-            );
-        }
-        if !destructive.is_empty() && !args.allow_recreate {
-            anyhow::bail!(
-                "destructive changes, refused; nothing was applied:\n  {}\n`cafectl diff` shows them; go ahead with `cafectl apply --allow-recreate` (no data volume is deleted)",
-                destructive.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
-            );
-        }
-        for object in destructive::delete_for_recreation(first, &destructive).await? {
-            writeln!(
-                stderr,
-                "{object} deleted, its pods left running: the new one adopts them"
-            )?;
-        }
-    }
     if args.dry_run {
         if steps.len() > 1 {
             writeln!(
@@ -72,6 +45,31 @@ pub(crate) async fn execute(
         let plan = Plan::build(first).await?;
         super::diff::print(&plan, stdout, false)?;
         return Ok(super::diff::exit_for(&plan));
+    }
+    let state = LiveState::read(first).await?;
+    let destructive = destructive::find(first, &state)?;
+    let blocked: Vec<String> = destructive
+        .iter()
+        .filter(|change| change.blocked)
+        .map(ToString::to_string)
+        .collect();
+    if !blocked.is_empty() {
+        anyhow::bail!(
+            "refused, even with --allow-recreate; nothing was applied:\n  {}",
+            blocked.join("\n  ")
+        );
+    }
+    if !destructive.is_empty() && !args.allow_recreate {
+        anyhow::bail!(
+            "destructive changes, refused; nothing was applied:\n  {}\n`cafectl diff` shows them; go ahead with `cafectl apply --allow-recreate` (no data volume is deleted)",
+            destructive.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+        );
+    }
+    for object in destructive::delete_for_recreation(first, &destructive).await? {
+        writeln!(
+            stderr,
+            "{object} deleted, its pods left running: the new one adopts them"
+        )?;
     }
     for (number, step) in steps.iter().enumerate() {
         if let (Some(change), true) = (&password_change, steps.len() > 1) {
