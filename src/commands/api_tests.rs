@@ -1223,3 +1223,46 @@ async fn status_says_it_needs_pods_exec() {
         "{error:#}"
     );
 }
+
+#[tokio::test]
+async fn a_smaller_cluster_is_refused_even_with_allow_recreate_and_diff_says_so() {
+    let cluster = |sets: &[&str]| ProfileRequest {
+        files: vec![concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/cluster.yaml").into()],
+        sets: sets.iter().map(|set| set.parse().unwrap()).collect(),
+        ..Default::default()
+    };
+    let fake = FakeApi::default();
+    let larger = start_with(fake.connect(), cluster(&["redis.cluster.masters=4"]))
+        .await
+        .unwrap();
+    insert_running_statefulset(&fake, &larger);
+    let shipped = start_with(fake.connect(), cluster(&[])).await.unwrap();
+
+    let (exit, out) = run_diff(&shipped, None).await;
+    assert_eq!(exit.unwrap(), Exit::ChangesPending);
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("! [refused] StatefulSet/cloud-cafe/redis: redis.cluster: 8 -> 6 nodes"),
+        "{out}"
+    );
+    let args = ApplyArgs {
+        allow_recreate: true,
+        ..apply_args(false)
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let error = apply::execute(&shipped, &args, &mut out, &mut err)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("refused, even with --allow-recreate; nothing was applied"),
+        "{error:#}"
+    );
+    // Only the diff's dry runs reached the server.
+    assert!(
+        fake.writes()
+            .iter()
+            .all(|write| write.query_has("dryRun=All")),
+        "nothing is applied: {:?}",
+        fake.writes()
+    );
+}

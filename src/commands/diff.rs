@@ -76,10 +76,11 @@ pub fn print(plan: &Plan, out: &mut dyn Write, colour: bool) -> anyhow::Result<(
         writeln!(out)?;
         writeln!(
             out,
-            "{red}destructive: apply refuses these without --allow-recreate:{reset}"
+            "{red}destructive: apply refuses these without --allow-recreate (those marked [refused], even with it):{reset}"
         )?;
         for change in &plan.destructive {
-            writeln!(out, "{red}! {change}{reset}")?;
+            let refused = if change.blocked { " [refused]" } else { "" };
+            writeln!(out, "{red}!{refused} {change}{reset}")?;
         }
     }
     Ok(())
