@@ -183,8 +183,10 @@ fn sentinel_count(sections: &BTreeMap<String, String>, name: &str) -> Option<usi
 fn stale_sentinel<'a>(expected: &Expected, answers: &'a [(String, Answers)]) -> Option<&'a str> {
     let others = expected.pods.len() - 1;
     let mut stale = None;
+    let mut masters = std::collections::BTreeSet::new();
     for (pod, answer) in answers {
         let sections = answer.as_ref().ok()?;
+        masters.insert(pod_of(sections.get("sentinel-master")?.lines().next()?).to_owned());
         let known = [
             sentinel_count(sections, "num-other-sentinels")?,
             sentinel_count(sections, "num-slaves")?,
@@ -196,7 +198,10 @@ fn stale_sentinel<'a>(expected: &Expected, answers: &'a [(String, Answers)]) -> 
             stale = Some(pod.as_str());
         }
     }
-    stale
+    // Never while the sentinels disagree, or name a pod that is gone: a
+    // reset sentinel relearns everything from the master it monitors.
+    let agreed = masters.len() == 1 && masters.iter().all(|master| expected.pods.contains(master));
+    stale.filter(|_| agreed)
 }
 
 /// The pod of a hostname the sentinels or the cluster announce.
@@ -630,7 +635,7 @@ mod tests {
         let knowing = |pod: &str, sentinels: usize, replicas: usize| {
             answers(
                 pod,
-                &format!("### info\nrole:slave\n### sentinel-state\nnum-slaves\n{replicas}\nnum-other-sentinels\n{sentinels}\n"),
+                &format!("### info\nrole:slave\n### sentinel-master\nredis-0{HOST}\n6379\n### sentinel-state\nnum-slaves\n{replicas}\nnum-other-sentinels\n{sentinels}\n"),
             )
         };
         let three = expected(Topology::Sentinel, 3);
@@ -651,6 +656,13 @@ mod tests {
             knowing("redis-2", 3, 3),
         ];
         assert_eq!(stale_sentinel(&three, &relearning), None);
+        // Not while a sentinel names a master that is gone.
+        let mut split = shrunk.clone();
+        split[2] = answers(
+            "redis-2",
+            &format!("### info\nrole:slave\n### sentinel-master\nredis-3{HOST}\n6379\n### sentinel-state\nnum-slaves\n3\nnum-other-sentinels\n3\n"),
+        );
+        assert_eq!(stale_sentinel(&three, &split), None);
         let settled = [
             knowing("redis-0", 2, 2),
             knowing("redis-1", 2, 2),
