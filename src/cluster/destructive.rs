@@ -23,9 +23,6 @@ pub struct Destructive {
     /// --allow-recreate apply first deletes it alone, leaving its pods
     /// running on their volumes for the new one to adopt.
     pub recreate: bool,
-    /// Refused even with --allow-recreate: it would lose data cafectl
-    /// cannot move yet.
-    pub blocked: bool,
 }
 
 impl std::fmt::Display for Destructive {
@@ -55,16 +52,8 @@ pub fn find(session: &Session, state: &LiveState) -> anyhow::Result<Vec<Destruct
                 change,
                 consequence,
                 recreate,
-                blocked: false,
             },
         ));
-        found.extend(cluster_shrink(&rendered, &live).map(|change| Destructive {
-            object: label.clone(),
-            change,
-            consequence: "the pods that would go hold slots or replicas, and cafectl cannot move them off yet: their keys would be lost. Refused even with --allow-recreate; keep the profile's size, or move the slots off those nodes yourself (redis-cli --cluster reshard, then CLUSTER FORGET them) first".to_owned(),
-            recreate: false,
-            blocked: true,
-        }));
     }
     Ok(found)
 }
@@ -109,21 +98,6 @@ fn name_switch(session: &Session, state: &LiveState, label: &str) -> Option<Dest
             "the apps (app-config) switch to a new Redis {new} that starts with empty volumes; Redis {old} keeps running with its data, out of app-config, until `cafectl teardown --set redis.name={old}` removes it"
         ),
         recreate: false,
-        blocked: false,
-    })
-}
-
-/// A cluster StatefulSet the profile makes smaller: which pods would go.
-fn cluster_shrink(rendered: &Value, live: &Value) -> Option<String> {
-    if topology_of(rendered) != "cluster" || topology_of(live) != "cluster" {
-        return None;
-    }
-    let (before, after) = (
-        live["spec"]["replicas"].as_u64()?,
-        rendered["spec"]["replicas"].as_u64()?,
-    );
-    (after < before).then(|| {
-        format!("redis.cluster: {before} -> {after} nodes (masters x (1 + replicasPerMaster))")
     })
 }
 
@@ -276,7 +250,7 @@ fn overlay(base: &Value, top: &Value) -> Value {
 
 /// Which topology a rendered or live Redis StatefulSet runs: a sentinel
 /// container beside Redis, or a cluster bus port, or neither.
-fn topology_of(statefulset: &Value) -> &'static str {
+pub(crate) fn topology_of(statefulset: &Value) -> &'static str {
     let containers = statefulset["spec"]["template"]["spec"]["containers"]
         .as_array()
         .cloned()
@@ -467,30 +441,5 @@ mod tests {
         let claim = &after["spec"]["volumeClaimTemplates"][0];
         assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "2Gi");
         assert_eq!(claim["spec"]["volumeMode"], "Filesystem");
-    }
-
-    #[test]
-    fn a_smaller_cluster_is_refused_a_larger_one_is_not() {
-        let cluster =
-            json!([{"name": "redis", "ports": [{"name": "cluster-bus", "containerPort": 16379}]}]);
-        let sized = |replicas: u64| {
-            let mut statefulset = statefulset(cluster.clone(), claim("1Gi"));
-            statefulset["spec"]["replicas"] = json!(replicas);
-            statefulset
-        };
-        assert_eq!(cluster_shrink(&sized(8), &sized(6)), None);
-        assert_eq!(
-            cluster_shrink(&sized(6), &sized(8)).as_deref(),
-            Some("redis.cluster: 8 -> 6 nodes (masters x (1 + replicasPerMaster))")
-        );
-        let mut sentinel = statefulset(json!([{"name": "sentinel"}]), claim("1Gi"));
-        sentinel["spec"]["replicas"] = json!(3);
-        let mut larger = sentinel.clone();
-        larger["spec"]["replicas"] = json!(5);
-        assert_eq!(
-            cluster_shrink(&sentinel, &larger),
-            None,
-            "only a cluster's pods hold slots"
-        );
     }
 }

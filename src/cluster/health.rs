@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams};
-use kube::client::UpgradeConnectionError;
-use tokio::io::AsyncReadExt as _;
+use kube::api::Api;
 
+use super::exec::{run, ExecError};
 use super::session::Session;
 use crate::profile::Topology;
 use crate::render::context::{PASSWORD_DIRECTORY, REDIS_PORT, SECRET_KEY, SENTINEL_PORT};
@@ -55,16 +54,7 @@ impl Expected {
 
 /// One pod's answers: its sections (`info`, `maxmemory`, `sentinel-master`,
 /// `ckquorum`, `cluster-info`, `cluster-nodes`) by name, or why none came.
-pub type Answers = Result<BTreeMap<String, String>, AskError>;
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AskError {
-    /// The user may not exec into pods: Redis cannot be asked at all.
-    #[error("cafectl may not run redis-cli in the pods (create pods/exec is forbidden)")]
-    Forbidden,
-    #[error("{0}")]
-    Failed(String),
-}
+pub type Answers = Result<BTreeMap<String, String>, ExecError>;
 
 /// Asks every expected pod at once.
 pub async fn ask_all(session: &Session, expected: &Expected) -> Vec<(String, Answers)> {
@@ -76,7 +66,7 @@ pub async fn ask_all(session: &Session, expected: &Expected) -> Vec<(String, Ans
             let answers = tokio::time::timeout(EXEC_TIMEOUT, ask(&pods, pod, &script))
                 .await
                 .unwrap_or_else(|_| {
-                    Err(AskError::Failed(format!(
+                    Err(ExecError::Failed(format!(
                         "no answer within {}s",
                         EXEC_TIMEOUT.as_secs()
                     )))
@@ -116,34 +106,9 @@ fn script(expected: &Expected) -> String {
 }
 
 async fn ask(pods: &Api<Pod>, pod: &str, script: &str) -> Answers {
-    run(pods, pod, script).await.map(|output| sections(&output))
-}
-
-/// A shell script in the pod's Redis container: what it printed.
-async fn run(pods: &Api<Pod>, pod: &str, script: &str) -> Result<String, AskError> {
-    let params = AttachParams::default().container("redis").stderr(false);
-    let failed = |error: &dyn std::fmt::Display| {
-        AskError::Failed(format!("cannot run redis-cli in the pod: {error}"))
-    };
-    let mut attached = match pods.exec(pod, ["sh", "-c", script], &params).await {
-        Ok(attached) => attached,
-        Err(kube::Error::Api(status)) if status.code == 403 => return Err(AskError::Forbidden),
-        Err(kube::Error::UpgradeConnection(UpgradeConnectionError::ProtocolSwitch(status)))
-            if status == http::StatusCode::FORBIDDEN =>
-        {
-            return Err(AskError::Forbidden)
-        }
-        Err(error) => return Err(failed(&error)),
-    };
-    let mut output = String::new();
-    if let Some(mut stdout) = attached.stdout() {
-        stdout
-            .read_to_string(&mut output)
-            .await
-            .map_err(|error| failed(&error))?;
-    }
-    attached.join().await.map_err(|error| failed(&error))?;
-    Ok(output)
+    run(pods, pod, script, &["ask"], |_| {})
+        .await
+        .map(|output| sections(&output))
 }
 
 fn sections(output: &str) -> BTreeMap<String, String> {
@@ -408,12 +373,12 @@ pub async fn until_healthy(
         let answers = ask_all(session, &expected).await;
         if answers
             .iter()
-            .any(|(_, answer)| answer.as_ref().err() == Some(&AskError::Forbidden))
+            .any(|(_, answer)| answer.as_ref().err() == Some(&ExecError::Forbidden))
         {
             writeln!(
                 stderr,
                 "warning: {}: Redis itself was not checked, only its pods",
-                AskError::Forbidden
+                ExecError::Forbidden
             )?;
             return Ok(());
         }
@@ -430,7 +395,7 @@ pub async fn until_healthy(
                  timeout 3 redis-cli -p {SENTINEL_PORT} SENTINEL RESET {}",
                 expected.master_name
             );
-            if let Err(error) = run(&pods, pod, &reset).await {
+            if let Err(error) = run(&pods, pod, &reset, &["reset"], |_| {}).await {
                 writeln!(stderr, "warning: SENTINEL RESET in {pod}: {error}")?;
             }
         }
@@ -551,7 +516,7 @@ mod tests {
             sentinel_pod("redis-1", &master(0), "redis-1", OK),
             (
                 "redis-2".to_owned(),
-                Err(AskError::Failed("no answer within 10s".to_owned())),
+                Err(ExecError::Failed("no answer within 10s".to_owned())),
             ),
         ];
         assert_eq!(

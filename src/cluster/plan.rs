@@ -15,6 +15,7 @@ use super::inventory;
 use super::live::{self, ApplyError, ApplyOptions};
 use super::normalize::{mask_pair, normalize};
 use super::session::Session;
+use super::shrink;
 use super::state::{LiveObject, LiveState};
 use crate::render::Object;
 
@@ -32,6 +33,8 @@ pub struct Plan {
     /// Changes that cost data or cannot be made in place (apply refuses
     /// them without --allow-recreate).
     pub destructive: Vec<Destructive>,
+    /// What apply moves off the pods a smaller profile removes, first.
+    pub shrink: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,6 +93,7 @@ impl Plan {
         let state = state?;
         let leftovers = leftovers(session, &state);
         let destructive = destructive::find(session, &state)?;
+        let shrink = shrink::find(session, &state)?.map(|shrink| shrink.to_string());
         let mut plan = Plan {
             create: Vec::new(),
             change: Vec::new(),
@@ -98,6 +102,7 @@ impl Plan {
             keep: leftovers.keep,
             unchanged: Vec::new(),
             destructive,
+            shrink,
         };
         for ((object, rendered), dry_run) in session.objects.iter().zip(&rendered).zip(dry_runs) {
             let label = object.to_string();

@@ -8,6 +8,7 @@ use futures::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::exec::ExecError;
 use super::health::{self, field, pod_of, Answers, Expected};
 use super::live;
 use super::session::Session;
@@ -72,9 +73,9 @@ impl Status {
                 Ok::<_, anyhow::Error>(live::get(&api, &hpa.name).await?)
             }))
         );
-        if let Some((_, Err(error @ health::AskError::Forbidden))) = answers
+        if let Some((_, Err(error @ ExecError::Forbidden))) = answers
             .iter()
-            .find(|(_, answer)| matches!(answer, Err(health::AskError::Forbidden)))
+            .find(|(_, answer)| matches!(answer, Err(ExecError::Forbidden)))
         {
             anyhow::bail!("{error}: cafectl status asks Redis in its pods; ask a cluster admin for that permission");
         }
@@ -307,7 +308,7 @@ mod tests {
             ),
             (
                 "redis-2".to_owned(),
-                Err(health::AskError::Failed("no answer within 10s".to_owned())),
+                Err(ExecError::Failed("no answer within 10s".to_owned())),
             ),
         ]);
         let master = &rows[0];

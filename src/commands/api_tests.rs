@@ -1225,7 +1225,7 @@ async fn status_says_it_needs_pods_exec() {
 }
 
 #[tokio::test]
-async fn a_smaller_cluster_is_refused_even_with_allow_recreate_and_diff_says_so() {
+async fn a_smaller_cluster_moves_its_slots_first_and_without_exec_nothing_is_applied() {
     let cluster = |sets: &[&str]| ProfileRequest {
         files: vec![concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/cluster.yaml").into()],
         sets: sets.iter().map(|set| set.parse().unwrap()).collect(),
@@ -1242,19 +1242,19 @@ async fn a_smaller_cluster_is_refused_even_with_allow_recreate_and_diff_says_so(
     assert_eq!(exit.unwrap(), Exit::ChangesPending);
     let out = String::from_utf8(out).unwrap();
     assert!(
-        out.contains("! [refused] StatefulSet/cloud-cafe/redis: redis.cluster: 8 -> 6 nodes"),
+        out.contains("> StatefulSet/cloud-cafe/redis: 8 -> 6 pods: before redis-6, redis-7 go, apply moves their slots"),
         "{out}"
     );
-    let args = ApplyArgs {
-        allow_recreate: true,
-        ..apply_args(false)
-    };
+    assert!(!out.contains("destructive"), "{out}");
+    // The fake API refuses pod exec: the slots cannot be moved.
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let error = apply::execute(&shipped, &args, &mut out, &mut err)
+    let error = apply::execute(&shipped, &apply_args(false), &mut out, &mut err)
         .await
         .unwrap_err();
     assert!(
-        format!("{error:#}").contains("refused, even with --allow-recreate; nothing was applied"),
+        format!("{error:#}").contains(
+            "StatefulSet/cloud-cafe/redis cannot shrink yet; no pod was removed and nothing was applied: cafectl may not run redis-cli"
+        ),
         "{error:#}"
     );
     // Only the diff's dry runs reached the server.

@@ -11,7 +11,7 @@ use crate::cluster::plan::Plan;
 use crate::cluster::session::Session;
 use crate::cluster::state::LiveState;
 use crate::cluster::wait;
-use crate::cluster::{destructive, health};
+use crate::cluster::{destructive, health, shrink};
 
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
@@ -48,22 +48,15 @@ pub(crate) async fn execute(
     }
     let state = LiveState::read(first).await?;
     let destructive = destructive::find(first, &state)?;
-    let blocked: Vec<String> = destructive
-        .iter()
-        .filter(|change| change.blocked)
-        .map(ToString::to_string)
-        .collect();
-    if !blocked.is_empty() {
-        anyhow::bail!(
-            "refused, even with --allow-recreate; nothing was applied:\n  {}",
-            blocked.join("\n  ")
-        );
-    }
     if !destructive.is_empty() && !args.allow_recreate {
         anyhow::bail!(
             "destructive changes, refused; nothing was applied:\n  {}\n`cafectl diff` shows them; go ahead with `cafectl apply --allow-recreate` (no data volume is deleted)",
             destructive.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
         );
+    }
+    if let Some(shrink) = shrink::find(first, &state)? {
+        writeln!(stderr, "shrinking: {shrink}")?;
+        shrink.prepare(first, stderr).await?;
     }
     for object in destructive::delete_for_recreation(first, &destructive).await? {
         writeln!(

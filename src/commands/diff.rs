@@ -72,15 +72,18 @@ pub fn print(plan: &Plan, out: &mut dyn Write, colour: bool) -> anyhow::Result<(
     for kept in &plan.keep {
         writeln!(out, "  {} (not pruned: {})", kept.object, kept.reason)?;
     }
+    if let Some(shrink) = &plan.shrink {
+        writeln!(out)?;
+        writeln!(out, "> {shrink}")?;
+    }
     if !plan.destructive.is_empty() {
         writeln!(out)?;
         writeln!(
             out,
-            "{red}destructive: apply refuses these without --allow-recreate (those marked [refused], even with it):{reset}"
+            "{red}destructive: apply refuses these without --allow-recreate:{reset}"
         )?;
         for change in &plan.destructive {
-            let refused = if change.blocked { " [refused]" } else { "" };
-            writeln!(out, "{red}!{refused} {change}{reset}")?;
+            writeln!(out, "{red}! {change}{reset}")?;
         }
     }
     Ok(())

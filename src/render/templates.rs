@@ -94,7 +94,8 @@ pub struct Script {
     pub template: Template,
     pub topologies: &'static [Topology],
     /// Run by the Redis pods (a change restarts them), not only by the
-    /// cluster bootstrap Job (a change starts a new Job, and no roll).
+    /// cluster bootstrap Job or by cafectl (a change starts a new Job, and
+    /// no roll).
     pub run_by_pods: bool,
 }
 
@@ -133,6 +134,12 @@ pub const SCRIPTS: &[Script] = &[
         file_name: "cluster-bootstrap.sh",
         template: template!("scripts/cluster-bootstrap.sh.j2"),
         topologies: &[Topology::Cluster],
+        run_by_pods: false,
+    },
+    Script {
+        file_name: "shrink.sh",
+        template: template!("scripts/shrink.sh.j2"),
+        topologies: &[Topology::Sentinel, Topology::Cluster],
         run_by_pods: false,
     },
 ];
