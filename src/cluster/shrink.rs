@@ -137,7 +137,7 @@ impl Shrink {
             let Some((master, agreeing, answered)) = output.lines().find_map(master_line) else {
                 anyhow::bail!("{}: shrink.sh named no master:\n{output}", refused());
             };
-            let going = self.going.iter().any(|pod| *pod == master);
+            let going = self.going.contains(&master);
             if !going && agreeing == answered && answered > 0 {
                 return Ok(());
             }
