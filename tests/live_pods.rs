@@ -104,16 +104,20 @@ impl Live {
     }
 
     /// cafectl on a shipped profile in this namespace, with the lab's image.
-    fn cafectl(&self, profile: &str, args: &[&str]) -> Output {
-        let output = Command::new(assert_cmd::cargo::cargo_bin("cafectl"))
+    fn cafectl_command(&self, profile: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("cafectl"));
+        command
             .arg(args[0])
             .arg("-p")
             .arg(common::profile_path(profile))
             .args(["-n", &self.namespace, "--kubeconfig", &self.kubeconfig])
             .args(["--set", &format!("redis.image={}", self.redis_image)])
-            .args(&args[1..])
-            .output()
-            .unwrap();
+            .args(&args[1..]);
+        command
+    }
+
+    fn cafectl(&self, profile: &str, args: &[&str]) -> Output {
+        let output = self.cafectl_command(profile, args).output().unwrap();
         eprintln!(
             "$ cafectl {} ({profile}): exit {:?}\n{}",
             args.join(" "),
@@ -1007,9 +1011,7 @@ fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
     );
 
     // A fourth pod: apply waits until every sentinel knows it. (Four
-    // sentinels need a quorum of three: a majority.) Back to three is left
-    // out: a CI run whose master was the removed pod left sentinels naming
-    // it (issue 10's note).
+    // sentinels need a quorum of three: a majority.)
     live.apply(
         "sentinel",
         &[
@@ -1019,9 +1021,40 @@ fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
             "redis.sentinel.quorum=3",
         ],
     );
-    live.converge("sentinel after resizing", CONVERGE_WITHIN, || {
+    live.converge("sentinel after growing", CONVERGE_WITHIN, || {
         sentinel_master(&live).map(drop)
     });
+    // Back to three, the fourth pod the master (its pod goes): it hands
+    // over to a pod that stays before the StatefulSet shrinks, while a
+    // client writes. (Its replica-priority makes it the sentinels' choice.)
+    live.converge("redis-3 the master", CONVERGE_WITHIN, || {
+        let master = sentinel_master(&live)?;
+        if master == "redis-3" {
+            return Ok(());
+        }
+        live.redis_cli(
+            "redis-0",
+            "sentinel",
+            SENTINEL_PORT,
+            &["SENTINEL", "FAILOVER", "mymaster"],
+        )?;
+        Err(format!("{master} is the master"))
+    });
+    let writer = live.start_writer("write", "shrink");
+    let applied = live.apply_with("sentinel", &[], &[ROLLED_MAXMEMORY_SET, NEW_PASSWORD_SET]);
+    assert!(
+        applied.contains("redis-3, the master, goes: it hands over to a pod that stays"),
+        "{applied}"
+    );
+    live.stop_writer(
+        writer,
+        "sentinel shrunk from 4 to 3 pods, the master among those that go",
+        Some(GAP_DURING_A_ROLLING_UPDATE),
+    );
+    live.converge("sentinel after shrinking", CONVERGE_WITHIN, || {
+        sentinel_master(&live).map(drop)
+    });
+    assert_eq!(live.pod_names().len(), 3);
     keys_kept(&live, "kept", 100).unwrap();
     live.teardown_leaves_nothing("sentinel");
 }
@@ -1077,20 +1110,68 @@ fn cluster_survives_full_restarts_and_a_rolling_update() {
         cluster_converged(&live)
     });
     keys_kept(&live, "kept", 300).unwrap();
-    let status = live.cafectl(
-        "cluster",
-        &[
-            "status",
-            "-o",
-            "json",
-            "--set",
-            ROLLED_MAXMEMORY_SET,
-            "--set",
-            NEW_PASSWORD_SET,
-            "--set",
-            "redis.cluster.masters=4",
-        ],
+    slots_spread(&live, 4, &["redis.cluster.masters=4"]);
+
+    // Back to three masters while a client writes, through an apply killed
+    // once it moves slots: the next one waits for that move, then finishes.
+    let writer = live.start_writer("write-shards", "shrunk");
+    let sets = ["--set", ROLLED_MAXMEMORY_SET, "--set", NEW_PASSWORD_SET];
+    let mut killed = live
+        .cafectl_command(
+            "cluster",
+            &[&["apply", "--timeout", "3m"][..], &sets].concat(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    for line in BufReader::new(killed.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        said += &line;
+        said.push('\n');
+        if line.contains("shrink: moving the slots") {
+            break;
+        }
+    }
+    assert!(said.contains("shrink: moving the slots"), "{said}");
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let applied = live.apply_with("cluster", &[], &[ROLLED_MAXMEMORY_SET, NEW_PASSWORD_SET]);
+    measured!(
+        "cluster 4 -> 3 masters, the first apply killed while it moved slots: the next {}",
+        if applied.contains("waiting for an earlier run") {
+            "waited for the killed one's move, then finished"
+        } else {
+            "found the move done and finished"
+        }
     );
+    live.stop_writer(writer, "cluster shrunk from 4 to 3 masters", None);
+    live.converge("cluster after shrinking", CONVERGE_WITHIN, || {
+        cluster_converged(&live)
+    });
+    assert_eq!(live.pod_names().len(), 6);
+    keys_kept(&live, "kept", 300).unwrap();
+    slots_spread(&live, 3, &[]);
+    live.teardown_leaves_nothing("cluster");
+}
+
+/// `cafectl status` says `masters` masters hold the 16384 slots, each a
+/// fair share.
+fn slots_spread(live: &Live, masters: usize, sets: &[&str]) {
+    let mut args = vec![
+        "status",
+        "-o",
+        "json",
+        "--set",
+        ROLLED_MAXMEMORY_SET,
+        "--set",
+        NEW_PASSWORD_SET,
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let status = live.cafectl("cluster", &args);
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     let slots: Vec<u64> = status["pods"]
         .as_array()
@@ -1098,11 +1179,11 @@ fn cluster_survives_full_restarts_and_a_rolling_update() {
         .iter()
         .filter_map(|pod| pod["slots"].as_u64())
         .collect();
-    assert_eq!(slots.len(), 4, "{status}");
+    assert_eq!(slots.len(), masters, "{status}");
     assert_eq!(slots.iter().sum::<u64>(), 16384, "{status}");
+    let fair = 16384 / masters as u64;
     assert!(
-        slots.iter().all(|slots| *slots >= 4000),
+        slots.iter().all(|slots| *slots >= fair * 95 / 100),
         "the slots are spread: {status}"
     );
-    live.teardown_leaves_nothing("cluster");
 }

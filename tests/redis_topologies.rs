@@ -663,3 +663,96 @@ fn cluster_forms_once_survives_a_new_ip_and_serves_every_shard() {
     );
     eprintln!("cluster: {:?}", started.elapsed());
 }
+
+#[test]
+fn a_cluster_with_fewer_replicas_per_master_moves_off_the_going_pods_first() {
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new("cluster", &["redis.cluster.replicasPerMaster=2"]);
+    for pod in 0..lab.pods() {
+        lab.start(pod, "redis");
+    }
+    let (succeeded, output) = lab.run_job(0, Duration::from_secs(120));
+    assert!(succeeded, "bootstrap failed:\n{output}\n{}", lab.logs());
+    lab.wait_for("the 3x2 cluster", START_TIMEOUT, || {
+        cluster_healthy(&lab, 9).then_some(())
+    });
+    let keys: Vec<String> = (0..200).map(|index| format!("key-{index}")).collect();
+    for key in &keys {
+        cluster_cli(&lab, 0, &["SET", key, &format!("{key}-value")]);
+    }
+    // The worst case for the pods that stay: a going pod is a master.
+    let view = cluster_nodes(&lab, 0).unwrap();
+    let going_replica = view
+        .iter()
+        .find(|node| !node.master && pod_of(&lab, node).is_some_and(|pod| pod >= 6))
+        .unwrap();
+    let pod = pod_of(&lab, going_replica).unwrap();
+    lab.connect(pod, REDIS_PORT)
+        .unwrap()
+        .call(&["CLUSTER", "FAILOVER"])
+        .unwrap();
+    lab.wait_for("a going pod to be a master", START_TIMEOUT, || {
+        let view = cluster_nodes(&lab, pod)?;
+        view.iter()
+            .any(|node| node.myself && node.master)
+            .then_some(())
+    });
+
+    lab.render_again("cluster", &[]);
+    let (succeeded, output) = lab.run_shrink(
+        0,
+        &["redis-6", "redis-7", "redis-8"],
+        Duration::from_secs(120),
+    );
+    assert!(succeeded, "shrink failed:\n{output}\n{}", lab.logs());
+    assert!(output.contains("takes over from redis-"), "{output}");
+    let (succeeded, again) = lab.run_shrink(
+        0,
+        &["redis-6", "redis-7", "redis-8"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        succeeded && !again.contains("takes over") && !again.contains("follows"),
+        "a second run changes nothing:\n{again}"
+    );
+    // The pods that stay: three masters holding every slot, one replica each.
+    for pod in 0..6 {
+        assert_eq!(
+            cluster_info(&lab, pod, "cluster_known_nodes").as_deref(),
+            Some("6"),
+            "{output}"
+        );
+        assert_eq!(
+            cluster_info(&lab, pod, "cluster_state").as_deref(),
+            Some("ok")
+        );
+    }
+    let view = cluster_nodes(&lab, 0).unwrap();
+    let masters: Vec<&ClusterNode> = view.iter().filter(|node| node.master).collect();
+    assert_eq!(masters.len(), 3, "{view:?}");
+    for master in &masters {
+        assert!(pod_of(&lab, master).unwrap() < 6, "{view:?}");
+        let replicas = view
+            .iter()
+            .filter(|node| node.master_id == master.id)
+            .count();
+        assert_eq!(replicas, 1, "{view:?}");
+    }
+    for key in &keys {
+        assert_eq!(cluster_cli(&lab, 0, &["GET", key]), format!("{key}-value"));
+    }
+    // The going nodes were reset: alone, and they never rejoin.
+    for pod in 6..9 {
+        assert_eq!(
+            cluster_info(&lab, pod, "cluster_known_nodes").as_deref(),
+            Some("1")
+        );
+    }
+}
+
+/// The pod of a node in a CLUSTER NODES view.
+fn pod_of(lab: &Lab, node: &ClusterNode) -> Option<usize> {
+    lab.ordinal_of(node.address.split(':').next()?)
+}

@@ -116,13 +116,23 @@ impl Shrink {
         };
         if self.cluster {
             let mut printed = Ok(());
-            let ran = exec::run(&pods, &self.first_pod, &self.script, &arguments, |line| {
-                if printed.is_ok() {
-                    printed = writeln!(stderr, "{line}");
-                }
-            })
+            let ran = tokio::time::timeout(
+                session.timeout,
+                exec::run(&pods, &self.first_pod, &self.script, &arguments, |line| {
+                    if printed.is_ok() {
+                        printed = writeln!(stderr, "{line}");
+                    }
+                }),
+            )
             .await;
             printed?;
+            let Ok(ran) = ran else {
+                anyhow::bail!(
+                    "timed out after {}s: shrink.sh goes on in {}; `cafectl apply` again waits for it, then applies",
+                    session.timeout.as_secs(),
+                    self.first_pod
+                );
+            };
             return ran
                 .map(drop)
                 .map_err(anyhow::Error::new)
@@ -131,9 +141,14 @@ impl Shrink {
         let deadline = Instant::now() + HANDOVER_WITHIN;
         let mut handed_over = false;
         loop {
-            let output = exec::run(&pods, &self.first_pod, &self.script, &arguments, |_| {})
-                .await
-                .with_context(refused)?;
+            let output = tokio::time::timeout(
+                HANDOVER_WITHIN,
+                exec::run(&pods, &self.first_pod, &self.script, &arguments, |_| {}),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("shrink.sh did not finish in {}", self.first_pod))
+            .and_then(|ran| ran.map_err(anyhow::Error::new))
+            .with_context(refused)?;
             let Some((master, agreeing, answered)) = output.lines().find_map(master_line) else {
                 anyhow::bail!("{}: shrink.sh named no master:\n{output}", refused());
             };

@@ -264,7 +264,7 @@ impl Lab {
         let job = find(&self.objects, "Job", None);
         let pod_spec = job.value["spec"]["template"]["spec"].clone();
         let directory = self.root.path().join(format!("job-{run}"));
-        let mut child = self.spawn(
+        let child = self.spawn(
             &pod_spec,
             "bootstrap",
             &directory,
@@ -273,20 +273,49 @@ impl Lab {
             "bootstrap",
         );
         let log = directory.join("bootstrap.log");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
+        wait_for_child(child, timeout, &log)
+    }
+
+    /// Runs `shrink.sh`, after this version's lib.sh, in pod `ordinal`'s
+    /// Redis container as `cafectl apply` does through pod exec, with the
+    /// `going` pods as its arguments.
+    pub fn run_shrink(
+        &mut self,
+        ordinal: usize,
+        going: &[&str],
+        timeout: Duration,
+    ) -> (bool, String) {
+        let statefulset = find(&self.objects, "StatefulSet", None);
+        let scripts = &find(&self.objects, "ConfigMap", Some("redis-scripts")).value["data"];
+        let script = format!(
+            "exec 2>&1\n{}\n{}",
+            scripts["lib.sh"].as_str().unwrap(),
+            scripts["shrink.sh"].as_str().unwrap()
+        );
+        let mut pod_spec = statefulset.value["spec"]["template"]["spec"].clone();
+        let mut command = vec![
+            serde_yaml::Value::from("sh"),
+            "-c".into(),
+            script.into(),
+            "shrink.sh".into(),
+        ];
+        command.extend(going.iter().map(|pod| serde_yaml::Value::from(*pod)));
+        for container in pod_spec["containers"].as_sequence_mut().unwrap() {
+            if container["name"] == "redis" {
+                container["command"] = serde_yaml::Value::Sequence(command.clone());
             }
-            if started.elapsed() > timeout {
-                kill_group(&child);
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let output = fs::read_to_string(log).unwrap_or_default();
-        (status.is_some_and(|status| status.success()), output)
+        }
+        let pod_name = format!("{}-{ordinal}", statefulset.name);
+        let directory = self.pod_dir(ordinal);
+        let child = self.spawn(
+            &pod_spec,
+            "redis",
+            &directory,
+            &pod_name,
+            Some(self.ip(ordinal)),
+            "shrink",
+        );
+        wait_for_child(child, timeout, &directory.join("shrink.log"))
     }
 
     /// SIGKILL: the process dies as a node or an OOM kill would end it.
@@ -498,6 +527,25 @@ impl Drop for Lab {
             let _ = process.child.wait();
         }
     }
+}
+
+/// Waits for a script's process up to `timeout` (then kills it): whether it
+/// succeeded, and what it logged.
+fn wait_for_child(mut child: Child, timeout: Duration, log: &Path) -> (bool, String) {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > timeout {
+            kill_group(&child);
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = fs::read_to_string(log).unwrap_or_default();
+    (status.is_some_and(|status| status.success()), output)
 }
 
 fn kill_group(child: &Child) {
