@@ -161,15 +161,18 @@ impl Shrink {
                     stderr,
                     "shrinking: {master}, the master, goes: it hands over to a pod that stays (its pre-stop hook)"
                 )?;
-                exec::run(
+                let pre_stop = exec::run(
                     &pods,
                     &master,
                     "exec sh /scripts/pre-stop.sh",
                     &["pre-stop"],
                     |_| {},
-                )
-                .await
-                .with_context(refused)?;
+                );
+                tokio::time::timeout(HANDOVER_WITHIN, pre_stop)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the pre-stop hook did not finish in {master}"))
+                    .and_then(|ran| ran.map_err(anyhow::Error::new))
+                    .with_context(refused)?;
                 handed_over = true;
                 continue;
             }
