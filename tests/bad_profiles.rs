@@ -53,7 +53,7 @@ redis:
 "#,
         ),
         args: &[],
-        stderr: r#"error: unknown_far.yaml:3:3: redis.zzzzzz: unknown key `zzzzzz`; expected one of: topology, name, image, maxmemory, maxmemoryPolicy, persistence, resources, auth, podDisruptionBudget, spread, runAsUser, sentinel, cluster
+        stderr: r#"error: unknown_far.yaml:3:3: redis.zzzzzz: unknown key `zzzzzz`; expected one of: topology, name, image, maxmemory, maxmemoryPolicy, persistence, resources, auth, podDisruptionBudget, spread, runAsUser, metrics, sentinel, cluster
 "#,
     },
     BadProfile {
@@ -376,6 +376,14 @@ redis:
         text: Some("name: x\nredis:\n  runAsUser: 0\n"),
         args: &[],
         stderr: r#"error: root.yaml:3:3: redis.runAsUser: 0 is out of range: use 1 to 2147483647; a non-root user id (the image's `redis` is 999)
+"#,
+    },
+    BadProfile {
+        what: "an exporter image with a space",
+        file: "exporter.yaml",
+        text: Some("name: x\nredis:\n  metrics:\n    enabled: true\n    image: \"redis exporter\"\n"),
+        args: &[],
+        stderr: r#"error: exporter.yaml:5:5: redis.metrics.image: "redis exporter" is not a container image reference (e.g. oliver006/redis_exporter:v1.66.0)
 "#,
     },
     BadProfile {

@@ -12,6 +12,7 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
@@ -132,7 +133,9 @@ impl Scratch {
         // Volume claims are made by the StatefulSet controller, in its own time.
         let kinds = cafectl::render::KINDS
             .iter()
-            .filter(|info| !matches!(info.kind, "Namespace" | "PersistentVolumeClaim"));
+            .filter(|info| !matches!(info.kind, "Namespace" | "PersistentVolumeClaim"))
+            // Served only while a test installs its CRD.
+            .filter(|info| !info.optional);
         let mut versions = Vec::new();
         for info in kinds {
             let (group, version) = info
@@ -1034,4 +1037,133 @@ fn a_timeout_too_long_for_a_clock_is_refused_before_any_request() {
         assert!(!stderr.contains("panicked"), "{verb}: {stderr}");
     }
     assert!(!scratch.namespace_exists(), "nothing was applied");
+}
+
+/// The Prometheus Operator's ServiceMonitor CRD (its names, any spec),
+/// installed for one test and removed after it.
+struct ServiceMonitorCrd {
+    client: Client,
+}
+
+const SERVICE_MONITOR_CRD: &str = "servicemonitors.monitoring.coreos.com";
+
+impl ServiceMonitorCrd {
+    fn crds(client: &Client) -> Api<CustomResourceDefinition> {
+        Api::all(client.clone())
+    }
+
+    /// Waits until the CRD is gone (an earlier run may have left it).
+    fn absent(scratch: &Scratch) {
+        let crds = Self::crds(&scratch.client);
+        let _ = scratch
+            .runtime
+            .block_on(crds.delete(SERVICE_MONITOR_CRD, &DeleteParams::default()));
+        for _ in 0..120 {
+            if scratch
+                .runtime
+                .block_on(crds.get_opt(SERVICE_MONITOR_CRD))
+                .unwrap()
+                .is_none()
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("{SERVICE_MONITOR_CRD} is still there");
+    }
+
+    fn install(scratch: &Scratch) -> ServiceMonitorCrd {
+        let crd: CustomResourceDefinition = serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": SERVICE_MONITOR_CRD},
+            "spec": {
+                "group": "monitoring.coreos.com",
+                "scope": "Namespaced",
+                "names": {"plural": "servicemonitors", "singular": "servicemonitor",
+                          "kind": "ServiceMonitor", "listKind": "ServiceMonitorList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}]
+            }
+        }))
+        .unwrap();
+        let crds = Self::crds(&scratch.client);
+        scratch
+            .runtime
+            .block_on(crds.create(&PostParams::default(), &crd))
+            .unwrap();
+        for _ in 0..120 {
+            let established = scratch
+                .runtime
+                .block_on(crds.get(SERVICE_MONITOR_CRD))
+                .unwrap()
+                .status
+                .and_then(|status| status.conditions)
+                .into_iter()
+                .flatten()
+                .any(|condition| condition.type_ == "Established" && condition.status == "True");
+            if established {
+                return ServiceMonitorCrd {
+                    client: scratch.client.clone(),
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("{SERVICE_MONITOR_CRD} was not established");
+    }
+}
+
+impl Drop for ServiceMonitorCrd {
+    fn drop(&mut self) {
+        let crds = Self::crds(&self.client);
+        let _ = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(crds.delete(SERVICE_MONITOR_CRD, &DeleteParams::default()));
+    }
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn metrics_bring_a_service_monitor_only_where_the_kind_is_served() {
+    let mut scratch = Scratch::new("metrics");
+    scratch.sets.extend(["--set", "redis.metrics.enabled=true"]);
+    ServiceMonitorCrd::absent(&scratch);
+    let namespace = scratch.namespace.clone();
+    let monitor = format!("ServiceMonitor/{namespace}/redis-metrics");
+
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    let said = common::describe(&apply);
+    assert!(
+        said.contains(&format!(
+            "warning: {monitor} is left out: the cluster does not serve monitoring.coreos.com/v1 ServiceMonitor"
+        )) && said.contains(&format!("Service/{namespace}/redis-metrics applied")),
+        "{said}"
+    );
+
+    let _crd = ServiceMonitorCrd::install(&scratch);
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    assert!(
+        stdout(&apply).contains(&format!("{monitor} applied")),
+        "{}",
+        common::describe(&apply)
+    );
+    let monitors = scratch.dynamic_api("monitoring.coreos.com/v1", "ServiceMonitor");
+    let applied = scratch
+        .runtime
+        .block_on(monitors.get("redis-metrics"))
+        .unwrap();
+    assert_eq!(applied.data["spec"]["endpoints"][0]["port"], "metrics");
+    let diff = scratch.cafectl(&["diff"]);
+    assert_eq!(code(&diff), Some(0), "{}", stdout(&diff));
+
+    let teardown = scratch.cafectl(&["teardown", "--yes"]);
+    assert_eq!(code(&teardown), Some(0), "{}", common::describe(&teardown));
+    assert!(scratch
+        .runtime
+        .block_on(monitors.get_opt("redis-metrics"))
+        .unwrap()
+        .is_none());
 }

@@ -20,6 +20,10 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    pub fn extend(&mut self, other: Catalog) {
+        self.resources.extend(other.resources);
+    }
+
     pub fn get(&self, api_version: &str, kind: &str) -> Option<&Resource> {
         self.resources
             .get(&(api_version.to_owned(), kind.to_owned()))

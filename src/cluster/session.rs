@@ -6,7 +6,7 @@ use futures::future::join_all;
 use kube::api::{Api, DynamicObject};
 
 use super::connect::{connect, Connection};
-use super::discovery::{discover, serves, Catalog};
+use super::discovery::{discover, serves, Catalog, DiscoveryError};
 use super::live;
 use crate::cli::{ConnectionArgs, ProfileArgs};
 use crate::profile::{self, ValidProfile};
@@ -25,6 +25,8 @@ pub struct Session {
     pub server: String,
     pub timeout: std::time::Duration,
     catalog: Catalog,
+    /// Rendered objects of kinds the cluster does not serve, left out.
+    pub left_out: Vec<String>,
 }
 
 impl Session {
@@ -40,7 +42,7 @@ impl Session {
 
     /// Renders the profile and discovers every kind over `connection`.
     pub async fn start(profile: ValidProfile, connection: Connection) -> anyhow::Result<Session> {
-        let objects = render::render(&profile)
+        let mut objects = render::render(&profile)
             .context("cafectl could not render this profile; this is a bug, please report it")?;
         let Connection {
             client,
@@ -49,16 +51,48 @@ impl Session {
         } = connection;
         let kinds = KINDS
             .iter()
+            .filter(|info| !info.optional)
             .map(|info| (info.api_version, info.kind))
             .chain([DEPLOYMENT, POD]);
-        let catalog = tokio::time::timeout(timeout, discover(&client, &server, kinds))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "cannot reach the cluster at {server}: no answer within {}s",
-                    timeout.as_secs()
-                )
-            })??;
+        // Each optional kind on its own: one that is not served is no error.
+        let optional = KINDS.iter().filter(|info| info.optional).map(|info| {
+            let (client, server) = (&client, server.as_str());
+            async move {
+                let found = discover(client, server, [(info.api_version, info.kind)]).await;
+                (info, found)
+            }
+        });
+        let (catalog, optional) = tokio::time::timeout(
+            timeout,
+            futures::future::join(discover(&client, &server, kinds), join_all(optional)),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "cannot reach the cluster at {server}: no answer within {}s",
+                timeout.as_secs()
+            )
+        })?;
+        let mut catalog = catalog?;
+        let mut left_out = Vec::new();
+        for (info, found) in optional {
+            match found {
+                Ok(found) => catalog.extend(found),
+                Err(DiscoveryError::NotServed { .. }) => {
+                    let (unserved, kept) = std::mem::take(&mut objects)
+                        .into_iter()
+                        .partition(|object: &Object| object.kind == info.kind);
+                    objects = kept;
+                    left_out.extend(unserved.iter().map(|object| {
+                        format!(
+                            "{object} is left out: the cluster does not serve {} {}",
+                            info.api_version, info.kind
+                        )
+                    }));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         Ok(Session {
             profile,
             objects,
@@ -66,6 +100,7 @@ impl Session {
             server,
             timeout,
             catalog,
+            left_out,
         })
     }
 
@@ -79,6 +114,7 @@ impl Session {
             server: self.server.clone(),
             timeout: self.timeout,
             catalog: self.catalog.clone(),
+            left_out: self.left_out.clone(),
         }
     }
 
@@ -93,6 +129,11 @@ impl Session {
     /// The namespace's pods (a Job's, while waiting for it).
     pub fn pods(&self) -> anyhow::Result<Api<DynamicObject>> {
         self.api_for(POD.0, POD.1)
+    }
+
+    /// Whether the cluster serves the kind (an optional one may not be).
+    pub fn serves(&self, api_version: &str, kind: &str) -> bool {
+        self.catalog.get(api_version, kind).is_some()
     }
 
     pub fn api_for(&self, api_version: &str, kind: &str) -> anyhow::Result<Api<DynamicObject>> {
@@ -111,8 +152,9 @@ impl Session {
             .iter()
             .filter(|object| object.kind == "HorizontalPodAutoscaler")
             .collect();
+        let mut warnings = self.left_out.clone();
         if hpas.is_empty() {
-            return Ok(Vec::new());
+            return Ok(warnings);
         }
         let deployments = self.api_for(DEPLOYMENT.0, DEPLOYMENT.1)?;
         let (metrics, targets) = futures::join!(
@@ -129,7 +171,6 @@ impl Session {
                 }
             }))
         );
-        let mut warnings = Vec::new();
         if !metrics.map_err(|e| anyhow::anyhow!(super::error::describe(&e).1))? {
             warnings.push(format!(
                 "the metrics API ({METRICS_API}) is not served: the HPAs cannot read CPU or memory use and will not scale; install metrics-server"

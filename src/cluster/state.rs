@@ -73,7 +73,9 @@ impl LiveState {
     pub async fn read(session: &Session) -> anyhow::Result<LiveState> {
         let namespaced: Vec<_> = KINDS
             .iter()
-            .filter(|info| info.stage != Stage::Namespace)
+            .filter(|info| {
+                info.stage != Stage::Namespace && session.serves(info.api_version, info.kind)
+            })
             .collect();
         let namespace_kind = KINDS
             .iter()

@@ -1266,3 +1266,43 @@ async fn a_smaller_cluster_moves_its_slots_first_and_without_exec_nothing_is_app
         fake.writes()
     );
 }
+
+#[tokio::test]
+async fn a_service_monitor_is_applied_where_served_and_left_out_with_a_warning_elsewhere() {
+    let with_metrics = || ProfileRequest {
+        files: profile_args().profiles,
+        sets: vec!["redis.metrics.enabled=true".parse().unwrap()],
+        ..Default::default()
+    };
+    let fake = FakeApi::default();
+    let session = start_with(fake.connect(), with_metrics()).await.unwrap();
+    let (exit, output) = run_apply(&fake, &session, false).await;
+    assert_eq!(exit, Exit::Success, "{output}");
+    let kinds = patched_kinds(&fake);
+    assert!(kinds.contains(&"servicemonitors".to_owned()), "{kinds:?}");
+
+    let fake = FakeApi {
+        unserved: vec!["monitoring.coreos.com/v1"],
+        ..FakeApi::default()
+    };
+    let session = start_with(fake.connect(), with_metrics()).await.unwrap();
+    let (exit, output) = run_apply(&fake, &session, false).await;
+    assert_eq!(exit, Exit::Success, "{output}");
+    assert!(
+        output.contains("warning: ServiceMonitor/cloud-cafe/redis-metrics is left out: the cluster does not serve monitoring.coreos.com/v1 ServiceMonitor"),
+        "{output}"
+    );
+    let kinds = patched_kinds(&fake);
+    assert!(
+        !kinds.contains(&"servicemonitors".to_owned()) && kinds.contains(&"services".to_owned()),
+        "{kinds:?}"
+    );
+    // Nothing asks the server for a kind it does not serve.
+    assert!(
+        fake.recorded()
+            .iter()
+            .all(|request| !request.path.contains("servicemonitors")),
+        "{:?}",
+        fake.recorded()
+    );
+}

@@ -80,6 +80,9 @@ pub struct Redis {
     /// platforms that assign high ids require).
     #[serde(default = "default_run_as_user")]
     pub run_as_user: i64,
+    /// Prometheus metrics of every Redis pod (seed 001).
+    #[serde(default)]
+    pub metrics: Metrics,
     /// Only read when `topology: sentinel`.
     #[serde(default)]
     pub sentinel: Option<Sentinel>,
@@ -102,6 +105,7 @@ impl Default for Redis {
             pod_disruption_budget: PodDisruptionBudget::default(),
             spread: Spread::default(),
             run_as_user: default_run_as_user(),
+            metrics: Metrics::default(),
             sentinel: None,
             cluster: None,
         }
@@ -260,6 +264,25 @@ impl Default for PodDisruptionBudget {
         PodDisruptionBudget {
             enabled: true,
             max_unavailable: 1,
+        }
+    }
+}
+
+/// A redis_exporter sidecar beside each Redis container.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metrics {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_exporter_image")]
+    pub image: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            enabled: false,
+            image: default_exporter_image(),
         }
     }
 }
@@ -452,6 +475,9 @@ fn default_run_as_user() -> i64 {
 }
 fn default_image() -> String {
     "redis:7.2-alpine".to_owned()
+}
+fn default_exporter_image() -> String {
+    "oliver006/redis_exporter:v1.66.0".to_owned()
 }
 fn default_maxmemory() -> RedisMemory {
     RedisMemory::known("256mb")

@@ -93,14 +93,20 @@ pub fn validate(profile: &Profile) -> Vec<(KeyPath, String)> {
             ),
         );
     }
-    if redis.image.trim().is_empty() || redis.image.contains(char::is_whitespace) {
-        report(
-            at.key("image"),
-            format!(
-                "{:?} is not a container image reference (e.g. redis:7.2-alpine)",
-                redis.image
-            ),
-        );
+    for (key, image, example) in [
+        (at.key("image"), &redis.image, "redis:7.2-alpine"),
+        (
+            at.key("metrics").key("image"),
+            &redis.metrics.image,
+            "oliver006/redis_exporter:v1.66.0",
+        ),
+    ] {
+        if image.trim().is_empty() || image.contains(char::is_whitespace) {
+            report(
+                key,
+                format!("{image:?} is not a container image reference (e.g. {example})"),
+            );
+        }
     }
 
     let (request_cpu, request_memory) = redis.resources.requests();

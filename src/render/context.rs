@@ -10,6 +10,10 @@ use crate::profile::{KubeQuantity, Spread, Topology, ValidProfile};
 
 pub const REDIS_PORT: u16 = 6379;
 pub const SENTINEL_PORT: u16 = 26379;
+/// The component label of the metrics Service and ServiceMonitor.
+pub const METRICS_COMPONENT: &str = "metrics";
+/// redis_exporter's conventional port.
+pub const METRICS_PORT: u16 = 9121;
 /// Redis Cluster's bus port is always the client port + 10000.
 pub const CLUSTER_BUS_PORT: u16 = REDIS_PORT + 10000;
 
@@ -134,11 +138,24 @@ pub struct RedisContext {
     pub helper_resources: serde_json::Value,
     pub sentinel: Option<SentinelContext>,
     pub cluster: Option<ClusterContext>,
+    pub metrics: Option<MetricsContext>,
     /// Seconds the preStop hook may take; 0: the pod has none (standalone).
     pub handover_seconds: u32,
     pub termination_grace_seconds: u32,
     /// The pod's topologySpreadConstraints; empty for a single pod.
     pub topology_spread: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricsContext {
+    pub image: String,
+    pub port: u16,
+    /// The Service (and ServiceMonitor) of the pods' metrics port.
+    pub service: String,
+    /// The labels of that Service, which the ServiceMonitor selects.
+    pub service_labels: BTreeMap<String, String>,
+    /// The pod annotations Prometheus's conventional scrape config reads.
+    pub scrape_annotations: BTreeMap<&'static str, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -211,6 +228,8 @@ pub struct NetworkPolicyContext {
     pub client_ports: Vec<u16>,
     /// Ports the Redis pods reach on each other (replication, sentinel, bus).
     pub peer_ports: Vec<u16>,
+    /// The metrics port, open to every source (Prometheus runs elsewhere).
+    pub metrics_port: Option<u16>,
     /// The cluster bootstrap pod's own policy: nothing reaches it, and it
     /// reaches only the Redis pods and the cluster DNS.
     pub bootstrap: Option<BootstrapPolicyContext>,
@@ -447,6 +466,17 @@ pub fn build(valid: &ValidProfile) -> Context {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            metrics: redis.metrics.enabled.then(|| MetricsContext {
+                image: redis.metrics.image.clone(),
+                port: METRICS_PORT,
+                service: format!("{base}-metrics"),
+                service_labels: object_labels(valid.name.as_str(), METRICS_COMPONENT),
+                scrape_annotations: BTreeMap::from([
+                    ("prometheus.io/scrape", "true".to_owned()),
+                    ("prometheus.io/port", METRICS_PORT.to_string()),
+                    ("prometheus.io/path", "/metrics".to_owned()),
+                ]),
+            }),
             persistence: redis.persistence.enabled.then(|| PersistenceContext {
                 size: redis.persistence.size.as_str().to_owned(),
                 storage_class: redis
@@ -526,6 +556,7 @@ pub fn build(valid: &ValidProfile) -> Context {
                 client_labels: profile.network_policy.client_labels.clone(),
                 client_ports,
                 peer_ports,
+                metrics_port: redis.metrics.enabled.then_some(METRICS_PORT),
                 bootstrap: cluster.is_some().then(|| BootstrapPolicyContext {
                     name: format!("{base}-cluster-bootstrap"),
                     pod_labels: object_labels(valid.name.as_str(), "cluster-bootstrap"),

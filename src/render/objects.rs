@@ -23,6 +23,9 @@ pub struct KindInfo {
     pub kind: &'static str,
     pub stage: Stage,
     check: fn(&Value) -> Result<Value, String>,
+    /// Served only where an extension installed it (a CRD): objects of
+    /// the kind are left out, with a warning, where it is not.
+    pub optional: bool,
 }
 
 /// Every kind that can carry this profile's labels.
@@ -32,60 +35,78 @@ pub const KINDS: &[KindInfo] = &[
         kind: "Namespace",
         stage: Stage::Namespace,
         check: round_trip::<Namespace>,
+        optional: false,
     },
     KindInfo {
         api_version: "v1",
         kind: "Secret",
         stage: Stage::Config,
         check: round_trip::<Secret>,
+        optional: false,
     },
     KindInfo {
         api_version: "v1",
         kind: "ConfigMap",
         stage: Stage::Config,
         check: round_trip::<ConfigMap>,
+        optional: false,
     },
     KindInfo {
         api_version: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
         stage: Stage::Config,
         check: round_trip::<NetworkPolicy>,
+        optional: false,
     },
     KindInfo {
         api_version: "v1",
         kind: "PersistentVolumeClaim",
         stage: Stage::Storage,
         check: round_trip::<PersistentVolumeClaim>,
+        optional: false,
     },
     KindInfo {
         api_version: "v1",
         kind: "Service",
         stage: Stage::Services,
         check: round_trip::<Service>,
+        optional: false,
+    },
+    // The Prometheus Operator's.
+    KindInfo {
+        api_version: "monitoring.coreos.com/v1",
+        kind: "ServiceMonitor",
+        stage: Stage::Services,
+        check: custom_resource,
+        optional: true,
     },
     KindInfo {
         api_version: "apps/v1",
         kind: "StatefulSet",
         stage: Stage::Workloads,
         check: round_trip::<StatefulSet>,
+        optional: false,
     },
     KindInfo {
         api_version: "policy/v1",
         kind: "PodDisruptionBudget",
         stage: Stage::Workloads,
         check: round_trip::<PodDisruptionBudget>,
+        optional: false,
     },
     KindInfo {
         api_version: "batch/v1",
         kind: "Job",
         stage: Stage::Jobs,
         check: round_trip::<Job>,
+        optional: false,
     },
     KindInfo {
         api_version: "autoscaling/v2",
         kind: "HorizontalPodAutoscaler",
         stage: Stage::Autoscalers,
         check: round_trip::<HorizontalPodAutoscaler>,
+        optional: false,
     },
 ];
 
@@ -234,6 +255,16 @@ fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value
         return Err(format!("{path} is required but missing"));
     }
     Ok(printed)
+}
+
+/// A custom resource has no type here: its spec must be a mapping; the
+/// server that serves the kind checks the rest.
+fn custom_resource(document: &Value) -> Result<Value, String> {
+    if document.get("spec").is_some_and(Value::is_mapping) {
+        Ok(document.clone())
+    } else {
+        Err(".spec is required but missing".to_owned())
+    }
 }
 
 /// The first path at which `left` has something `right` lacks or holds

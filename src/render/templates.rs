@@ -67,6 +67,11 @@ pub const COMPONENTS: &[Component] = &[
         feeds_config_checksum: false,
     },
     Component {
+        template: template!("metrics.yaml.j2"),
+        component: super::context::METRICS_COMPONENT,
+        feeds_config_checksum: false,
+    },
+    Component {
         template: template!("redis-statefulset.yaml.j2"),
         component: "redis",
         feeds_config_checksum: false,

@@ -56,6 +56,7 @@ pub const VARIANTS: &[(&str, &[&str])] = &[
             "redis.cluster.replicasPerMaster=2",
             "redis.persistence.storageClass=local-path",
             "redis.auth.password=correct-horse-battery-staple",
+            "redis.metrics.enabled=true",
         ],
     ),
 ];
