@@ -54,6 +54,28 @@ loses only the fields cafectl set. PersistentVolumeClaims are kept, and listed, 
         after_help = "Redis is asked in its pods through the API server (needs create pods/exec). Exit codes: 0 healthy, 1 unhealthy or an error."
     )]
     Status(ReportArgs),
+    /// Print a shell completion script for cafectl.
+    #[command(
+        after_help = "bash: `source <(cafectl completions bash)`, or save it as \
+~/.local/share/bash-completion/completions/cafectl. zsh: save it as _cafectl in a directory of $fpath. \
+fish: save it as ~/.config/fish/completions/cafectl.fish."
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// Which profile, shared by every verb.

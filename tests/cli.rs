@@ -366,3 +366,37 @@ fn errors_have_no_colour_without_a_terminal() {
             "error: no-such-profile.yaml: no such file; the shipped profiles are in profiles/\n",
         );
 }
+
+#[test]
+fn completions_are_valid_shell_and_know_every_verb() {
+    let bash = cafectl().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success(), "{}", common::describe(&bash));
+    let mut check = std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    check.stdin.take().unwrap().write_all(&bash.stdout).unwrap();
+    assert!(
+        check.wait().unwrap().success(),
+        "bash -n rejects the script"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = cafectl().args(["completions", shell]).output().unwrap();
+        let script = String::from_utf8(script.stdout).unwrap();
+        for word in [
+            "render",
+            "diff",
+            "apply",
+            "teardown",
+            "status",
+            "allow-recreate",
+            "delete-data",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    let unknown = cafectl().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(64));
+}

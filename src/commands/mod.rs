@@ -52,7 +52,31 @@ pub fn run(
             let session = Session::open(&args.profile, &args.connection).await?;
             teardown::execute(&session, args, stdout, stderr).await
         }),
+        Command::Completions(args) => {
+            stdout.write_all(&completions(args.shell))?;
+            Ok(Exit::Success)
+        }
     }
+}
+
+/// The completion script of `shell`, from the same definition clap parses
+/// (built in memory: clap_complete panics on a failed write).
+fn completions(shell: crate::cli::Shell) -> Vec<u8> {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell as Target;
+    let target = match shell {
+        crate::cli::Shell::Bash => Target::Bash,
+        crate::cli::Shell::Zsh => Target::Zsh,
+        crate::cli::Shell::Fish => Target::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(
+        target,
+        &mut crate::cli::Cli::command(),
+        "cafectl",
+        &mut script,
+    );
+    script
 }
 
 /// Runs the async part of a verb on a small runtime of its own.
