@@ -168,6 +168,11 @@ pub struct ApplyArgs {
     /// or name switch goes ahead. Data volumes are never deleted.
     #[arg(long)]
     pub allow_recreate: bool,
+
+    /// One JSON object per line and object: what was done (applied, pruned, released); with
+    /// --dry-run, the plan as `diff -o json` prints it.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
+    pub output: Option<OutputFormat>,
 }
 
 /// The longest --timeout: longer waits are a hung cluster, not patience, and
@@ -240,6 +245,17 @@ pub struct TeardownArgs {
     /// Also delete the PersistentVolumeClaims that hold Redis data. The data is lost.
     #[arg(long)]
     pub delete_data: bool,
+
+    /// One JSON object per line and object: what was done (deleted, released, kept). Needs
+    /// --yes: there is no question to answer.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT",
+        value_enum,
+        requires = "yes"
+    )]
+    pub output: Option<OutputFormat>,
 }
 
 #[cfg(test)]

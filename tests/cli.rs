@@ -81,6 +81,8 @@ fn usage_errors_exit_64_never_2() {
         vec!["render", "-p", "x.yaml", "--set", "no-equals-sign"],
         vec!["render", "-p", "x.yaml", "--set", "a..b=1"],
         vec!["diff"],
+        // JSON lines leave no room for the question: --yes is required.
+        vec!["teardown", "-p", "x.yaml", "-o", "json"],
     ] {
         cafectl().args(&args).assert().code(64).stdout("");
     }

@@ -794,7 +794,7 @@ fn teardown_keeps_a_namespace_that_holds_what_others_put_there() {
         .lines()
         .find(|line| {
             line.starts_with(&format!(
-                "Namespace/{} kept: it still holds",
+                "Namespace/{} kept (it still holds",
                 scratch.namespace
             ))
         })
@@ -865,7 +865,7 @@ fn keeping_the_data_then_deleting_it_leaves_no_namespace() {
     assert_eq!(code(&keep), Some(0), "{}", common::describe(&keep));
     assert!(
         stdout(&keep).contains(&format!(
-            "Namespace/{} kept: it still holds the kept data volumes",
+            "Namespace/{} kept (it still holds the kept data volumes",
             scratch.namespace
         )),
         "{}",

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::inventory;
 use super::live::{self, ApplyOptions};
+use super::outcome::Outcomes;
 use super::plan::{leftovers, Removal};
 use super::session::Session;
 use super::state::{LiveObject, LiveState};
@@ -18,12 +19,12 @@ use super::{password, PASSWORD_MANAGER};
 use crate::render::context::{ACCEPTED_KEY, PASSWORD_ANNOTATION, SECRET_KEY};
 use crate::render::Object;
 
-/// Applies every object in stage order, then prunes. Writes a line per
-/// object to `out`, notes on what prune keeps to `log`.
+/// Applies every object in stage order, then prunes. Records what it did
+/// to each object in `out`, notes on what prune keeps to `log`.
 pub async fn apply_all(
     session: &Session,
     force: bool,
-    out: &mut dyn Write,
+    out: &mut Outcomes<'_>,
     log: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let options = ApplyOptions {
@@ -77,12 +78,12 @@ fn report(
     stage: &[&Object],
     results: Vec<anyhow::Result<()>>,
     so_far: &str,
-    out: &mut dyn Write,
+    out: &mut Outcomes<'_>,
 ) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for (object, result) in stage.iter().zip(results) {
         match result {
-            Ok(()) => writeln!(out, "{object} applied")?,
+            Ok(()) => out.record(&object.to_string(), "applied", None)?,
             Err(error) => failures.push(format!("{object}: {error:#}")),
         }
     }
@@ -137,7 +138,7 @@ async fn create_password_secret(
 async fn prune(
     session: &Session,
     state: &LiveState,
-    out: &mut dyn Write,
+    out: &mut Outcomes<'_>,
     log: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Removal {
@@ -149,16 +150,15 @@ async fn prune(
         .await
         .map_err(|failures| anyhow::anyhow!("cannot prune {}", failures.join(", ")))?;
     for found in &delete {
-        writeln!(out, "{} pruned", found.label)?;
+        out.record(&found.label, "pruned", None)?;
     }
     for found in &release {
         release_fields(found).await?;
-        writeln!(
-            out,
-            "{} released (other managers keep it: {})",
-            found.label,
+        let managers = format!(
+            "other managers keep it: {}",
             found.other_managers().join(", ")
-        )?;
+        );
+        out.record(&found.label, "released", Some(&managers))?;
     }
     for kept in keep {
         writeln!(log, "note: {} not pruned: {}", kept.object, kept.reason)?;

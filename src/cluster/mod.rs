@@ -12,6 +12,7 @@ pub mod health;
 pub mod inventory;
 pub mod live;
 pub mod normalize;
+pub mod outcome;
 pub mod password;
 pub mod plan;
 pub mod readiness;

@@ -13,6 +13,7 @@ use super::apply::{delete_all, release_fields};
 use super::discovery::namespaced_kinds;
 use super::inventory;
 use super::live;
+use super::outcome::Outcomes;
 use super::plan::{removal_of, Kept, Removal};
 use super::session::Session;
 use super::state::{LiveObject, LiveState};
@@ -158,7 +159,7 @@ fn size(volume: &LiveObject) -> &str {
 pub async fn execute(
     session: &Session,
     teardown: &Teardown<'_>,
-    out: &mut dyn Write,
+    out: &mut Outcomes<'_>,
     log: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut stages: Vec<_> = teardown.delete.iter().map(|found| found.stage).collect();
@@ -180,11 +181,11 @@ pub async fn execute(
     }
     for found in &teardown.release {
         release_fields(found).await?;
-        writeln!(out, "{} released", found.label)?;
+        out.record(&found.label, "released", None)?;
     }
     wait::until_gone(&teardown.delete, session.timeout, log).await?;
     for found in &teardown.delete {
-        writeln!(out, "{} deleted", found.label)?;
+        out.record(&found.label, "deleted", None)?;
     }
     let Some(namespace) = teardown.namespace else {
         if let Some(inventory) = teardown.inventory {
@@ -201,17 +202,16 @@ pub async fn execute(
         // The inventory keeps the namespace as cafectl's, so that a later
         // teardown deletes it once it is empty.
         inventory::write(session, [namespace.label.as_str()]).await?;
-        writeln!(
-            out,
-            "{} kept: it still holds {}; teardown again deletes it once it is empty",
-            namespace.label,
+        let why = format!(
+            "it still holds {}; teardown again deletes it once it is empty",
             holds.join(", ")
-        )?;
+        );
+        out.record(&namespace.label, "kept", Some(&why))?;
         return Ok(());
     }
     live::delete(&namespace.api, &namespace.name).await?;
     wait::until_gone(&[namespace], session.timeout, log).await?;
-    writeln!(out, "{} deleted", namespace.label)?;
+    out.record(&namespace.label, "deleted", None)?;
     Ok(())
 }
 

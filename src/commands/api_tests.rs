@@ -41,6 +41,7 @@ fn apply_args(force_conflicts: bool) -> ApplyArgs {
         strict: false,
         retire_previous_password: false,
         allow_recreate: false,
+        output: None,
     }
 }
 
@@ -112,11 +113,20 @@ async fn run_diff(
 /// `teardown --yes` on a session: its result and what it printed (stdout,
 /// then stderr).
 async fn run_teardown(session: &Session, delete_data: bool) -> (anyhow::Result<Exit>, String) {
+    run_teardown_with(session, delete_data, None).await
+}
+
+async fn run_teardown_with(
+    session: &Session,
+    delete_data: bool,
+    output: Option<crate::cli::OutputFormat>,
+) -> (anyhow::Result<Exit>, String) {
     let args = TeardownArgs {
         profile: profile_args(),
         connection: connection_args(),
         yes: true,
         delete_data,
+        output,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let result = teardown::execute(session, &args, &mut out, &mut err).await;
@@ -461,7 +471,7 @@ async fn teardown_deletes_what_it_owns_keeps_data_and_releases_shared_objects() 
     );
     // The data is kept, so the namespace and the inventory naming it stay.
     assert!(
-        output.contains("Namespace/cloud-cafe kept: it still holds the kept data volumes"),
+        output.contains("Namespace/cloud-cafe kept (it still holds the kept data volumes"),
         "{output}"
     );
     assert!(!deleted
@@ -1304,5 +1314,57 @@ async fn a_service_monitor_is_applied_where_served_and_left_out_with_a_warning_e
             .all(|request| !request.path.contains("servicemonitors")),
         "{:?}",
         fake.recorded()
+    );
+}
+
+#[tokio::test]
+async fn apply_and_teardown_say_what_they_did_as_a_json_line_per_object() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let args = ApplyArgs {
+        output: Some(crate::cli::OutputFormat::Json),
+        ..apply_args(false)
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    apply::execute(&session, &args, &mut out, &mut err)
+        .await
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let applied: Vec<&str> = lines
+        .iter()
+        .map(|line| {
+            assert_eq!(line["action"], "applied", "{line}");
+            line["object"].as_str().unwrap()
+        })
+        .collect();
+    let rendered: Vec<String> = session.objects.iter().map(ToString::to_string).collect();
+    assert_eq!(applied, rendered);
+
+    let (result, output) =
+        run_teardown_with(&session, false, Some(crate::cli::OutputFormat::Json)).await;
+    result.unwrap();
+    let lines: Vec<Value> = output
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(!lines.is_empty(), "{output}");
+    assert!(
+        lines.iter().all(|line| matches!(
+            line["action"].as_str(),
+            Some("deleted" | "released" | "kept")
+        )),
+        "{output}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["object"] == "StatefulSet/cloud-cafe/redis"
+                && line["action"] == "deleted"),
+        "{output}"
     );
 }

@@ -4,8 +4,9 @@
 use std::io::Write;
 
 use super::Exit;
-use crate::cli::ApplyArgs;
+use crate::cli::{ApplyArgs, OutputFormat};
 use crate::cluster::apply::apply_all;
+use crate::cluster::outcome::Outcomes;
 use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
 use crate::cluster::session::Session;
@@ -43,7 +44,10 @@ pub(crate) async fn execute(
             )?;
         }
         let plan = Plan::build(first).await?;
-        super::diff::print(&plan, stdout, false)?;
+        match args.output {
+            Some(OutputFormat::Json) => writeln!(stdout, "{}", serde_json::to_string(&plan)?)?,
+            None => super::diff::print(&plan, stdout, false)?,
+        }
         return Ok(super::diff::exit_for(&plan));
     }
     let state = LiveState::read(first).await?;
@@ -64,6 +68,7 @@ pub(crate) async fn execute(
             "{object} deleted, its pods left running: the new one adopts them"
         )?;
     }
+    let mut outcomes = Outcomes::new(stdout, args.output == Some(OutputFormat::Json));
     for (number, step) in steps.iter().enumerate() {
         if let (Some(change), true) = (&password_change, steps.len() > 1) {
             writeln!(
@@ -74,7 +79,7 @@ pub(crate) async fn execute(
                 change.describe(number)
             )?;
         }
-        apply_all(step, args.force_conflicts, stdout, stderr).await?;
+        apply_all(step, args.force_conflicts, &mut outcomes, stderr).await?;
         // The next step needs this one rolled out to every pod.
         if !args.no_wait || number + 1 < steps.len() {
             let deadline = std::time::Instant::now() + step.timeout;

@@ -4,7 +4,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::Exit;
-use crate::cli::TeardownArgs;
+use crate::cli::{OutputFormat, TeardownArgs};
+use crate::cluster::outcome::Outcomes;
 use crate::cluster::session::Session;
 use crate::cluster::state::LiveState;
 use crate::cluster::teardown;
@@ -18,6 +19,15 @@ pub(crate) async fn execute(
 ) -> anyhow::Result<Exit> {
     let state = LiveState::read(session).await?;
     let plan = teardown::plan(session, &state, args.delete_data);
+    if args.output == Some(OutputFormat::Json) {
+        // (--yes is required: nothing to show before, nothing to ask.)
+        let mut outcomes = Outcomes::new(stdout, true);
+        teardown::execute(session, &plan, &mut outcomes, stderr).await?;
+        for kept in &plan.keep {
+            outcomes.record(&kept.object, "kept", Some(&kept.reason))?;
+        }
+        return Ok(Exit::Success);
+    }
     if plan.is_empty() {
         writeln!(stdout, "nothing to delete")?;
         print_kept(&plan, stdout)?;
@@ -55,7 +65,7 @@ pub(crate) async fn execute(
     if !args.yes {
         confirm(stdout)?;
     }
-    teardown::execute(session, &plan, stdout, stderr).await?;
+    teardown::execute(session, &plan, &mut Outcomes::new(stdout, false), stderr).await?;
     Ok(Exit::Success)
 }
 
