@@ -54,6 +54,13 @@ loses only the fields cafectl set. PersistentVolumeClaims are kept, and listed, 
         after_help = "Redis is asked in its pods through the API server (needs create pods/exec). Exit codes: 0 healthy, 1 unhealthy or an error."
     )]
     Status(ReportArgs),
+    /// Print the JSON Schema of a profile, for editors (yaml-language-server) and CI checks.
+    #[command(
+        after_help = "The shipped profiles name profiles/profile.schema.json, this schema, on their first line \
+(# yaml-language-server: $schema=profile.schema.json). Rules across keys (a quorum within the sentinels, a \
+request below its limit) are checked by cafectl itself."
+    )]
+    Schema,
     /// Print a shell completion script for cafectl.
     #[command(
         after_help = "bash: `source <(cafectl completions bash)`, or save it as \

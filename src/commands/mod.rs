@@ -52,6 +52,10 @@ pub fn run(
             let session = Session::open(&args.profile, &args.connection).await?;
             teardown::execute(&session, args, stdout, stderr).await
         }),
+        Command::Schema => {
+            writeln!(stdout, "{}", crate::profile::schema())?;
+            Ok(Exit::Success)
+        }
         Command::Completions(args) => {
             stdout.write_all(&completions(args.shell))?;
             Ok(Exit::Success)

@@ -19,6 +19,17 @@ pub use values::{KubeQuantity, Percent, RedisMemory, ResourceName, SaveRule, Sta
 
 use layers::Layers;
 
+/// The JSON Schema of a profile file, pretty-printed: keys, types, defaults,
+/// descriptions and the bounds that need no other key to check.
+pub fn schema() -> String {
+    let mut schema = schemars::schema_for!(Profile);
+    schema.insert(
+        "title".to_owned(),
+        "cafectl profile: a Redis cache and the app tiers' autoscalers".into(),
+    );
+    serde_json::to_string_pretty(&schema).expect("a schema is JSON")
+}
+
 /// One `--set key.path=value` from the command line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetOverride {

@@ -3,36 +3,47 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::validate::{
+    MAX_CLUSTER_MASTERS, MAX_HPA_REPLICAS, MAX_REPLICAS_PER_MASTER, MAX_SENTINEL_REPLICAS,
+    REDIS_TIMEOUT_MILLISECONDS,
+};
 use super::values::{
     KubeQuantity, Percent, RedisMemory, ResourceName, SaveRule, StabilizationWindow,
 };
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Profile {
     /// Required; checked by validation so that an overlay file may omit it.
     #[serde(default)]
     pub name: Option<ResourceName>,
+    /// The namespace of every object; `-n` overrides it.
     #[serde(default = "default_namespace")]
     pub namespace: ResourceName,
+    /// Create the namespace (false: it must exist).
     #[serde(default = "yes")]
     pub create_namespace: bool,
     /// The cluster's DNS domain, used in the pod hostnames Redis announces.
     #[serde(default = "default_cluster_domain")]
     pub cluster_domain: String,
+    /// The Redis cache.
     #[serde(default)]
     pub redis: Redis,
+    /// The ConfigMap that tells the app tiers where Redis is.
     #[serde(default)]
     pub app_config: AppConfig,
+    /// Only Redis clients (pods with the client labels) and the Redis pods reach Redis.
     #[serde(default)]
     pub network_policy: NetworkPolicy,
+    /// HorizontalPodAutoscalers of the app tiers, matched by name across layered files.
     #[serde(default = "default_autoscaling")]
     pub autoscaling: Vec<Autoscaler>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Topology {
     Standalone,
@@ -50,26 +61,34 @@ impl Topology {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Redis {
+    /// standalone (one pod), sentinel (a master, replicas, a sentinel beside each) or cluster (sharded).
     #[serde(default = "default_topology")]
     pub topology: Topology,
     /// Base name of every Redis object (StatefulSet, Services, ConfigMap, ...).
     #[serde(default = "default_redis_name")]
     pub name: ResourceName,
+    /// Redis 7.0 or later, with redis-server, redis-cli and sh.
     #[serde(default = "default_image")]
     pub image: String,
+    /// Redis maxmemory, as redis.conf writes it (256mb); at least 1mb and below the memory limit.
     #[serde(default = "default_maxmemory")]
     pub maxmemory: RedisMemory,
+    /// What Redis evicts at maxmemory.
     #[serde(default = "default_maxmemory_policy")]
     pub maxmemory_policy: MaxmemoryPolicy,
+    /// The data volumes.
     #[serde(default)]
     pub persistence: Persistence,
+    /// Requests and limits of the Redis container.
     #[serde(default)]
     pub resources: Resources,
+    /// The password: generated on first apply unless given here or in an existing Secret.
     #[serde(default)]
     pub auth: Auth,
+    /// The PodDisruptionBudget of the Redis pods.
     #[serde(default)]
     pub pod_disruption_budget: PodDisruptionBudget,
     /// How strictly the pods spread over nodes.
@@ -79,6 +98,7 @@ pub struct Redis {
     /// `redis` user by default; any other non-root id works too (as
     /// platforms that assign high ids require).
     #[serde(default = "default_run_as_user")]
+    #[schemars(range(min = 1, max = i32::MAX))]
     pub run_as_user: i64,
     /// Prometheus metrics of every Redis pod (seed 001).
     #[serde(default)]
@@ -129,7 +149,7 @@ impl Redis {
 /// one-node cluster); `required` leaves a pod pending instead. Zones
 /// (`topology.kubernetes.io/zone`) are always preferred, never required:
 /// nodes without the label could not take a pod at all.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Spread {
     #[default]
@@ -137,7 +157,7 @@ pub enum Spread {
     Required,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MaxmemoryPolicy {
     Noeviction,
@@ -165,18 +185,22 @@ impl MaxmemoryPolicy {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Persistence {
     /// false: data lives in an emptyDir and is lost with the pod.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Append-only file on the volume (every write logged).
     #[serde(default = "yes")]
     pub appendonly: bool,
+    /// RDB snapshot rules, "SECONDS CHANGES" each; empty: no snapshots.
     #[serde(default = "default_save")]
     pub save: Vec<SaveRule>,
+    /// The size of each pod's volume; a running StatefulSet keeps its claims' size.
     #[serde(default = "default_volume_size")]
     pub size: KubeQuantity,
+    /// The StorageClass of the volumes; the cluster's default when unset.
     #[serde(default)]
     pub storage_class: Option<ResourceName>,
 }
@@ -193,21 +217,25 @@ impl Default for Persistence {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Resources {
+    /// What the scheduler reserves for the container.
     #[serde(default)]
     pub requests: CpuMemory,
+    /// The most the container may use.
     #[serde(default)]
     pub limits: CpuMemory,
 }
 
 /// Unset fields fall back to the seed lesson's numbers (see `Resources`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CpuMemory {
+    /// CPU, as a Kubernetes quantity (100m, 1).
     #[serde(default)]
     pub cpu: Option<KubeQuantity>,
+    /// Memory, as a Kubernetes quantity (128Mi, 1Gi).
     #[serde(default)]
     pub memory: Option<KubeQuantity>,
 }
@@ -238,7 +266,7 @@ impl CpuMemory {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Auth {
     /// Use a Secret that already exists (key `password`) instead of rendering one.
@@ -250,11 +278,13 @@ pub struct Auth {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PodDisruptionBudget {
+    /// Render a PodDisruptionBudget for the Redis pods.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Redis pods a voluntary disruption may take at once; at most what keeps the set working.
     #[serde(default = "one")]
     pub max_unavailable: u32,
 }
@@ -269,11 +299,13 @@ impl Default for PodDisruptionBudget {
 }
 
 /// A redis_exporter sidecar beside each Redis container.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Metrics {
+    /// A redis_exporter sidecar on port 9121, the prometheus.io scrape annotations, a metrics Service and, where served, a ServiceMonitor.
     #[serde(default)]
     pub enabled: bool,
+    /// The redis_exporter image.
     #[serde(default = "default_exporter_image")]
     pub image: String,
 }
@@ -287,29 +319,41 @@ impl Default for Metrics {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Sentinel {
     /// Redis pods, each with a sentinel beside it: one master, the rest replicas.
     #[serde(default = "three")]
+    #[schemars(range(min = 3, max = MAX_SENTINEL_REPLICAS))]
     pub replicas: u32,
     /// Defaults to a majority of `replicas`.
     #[serde(default)]
+    #[schemars(range(min = 2, max = MAX_SENTINEL_REPLICAS))]
     pub quorum: Option<u32>,
+    /// The name the sentinels know the master by (clients ask for it).
     #[serde(default = "default_master_name")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     pub master_name: String,
+    /// How long the master may be silent before the sentinels call it down.
     #[serde(default = "default_down_after")]
+    #[schemars(range(min = *REDIS_TIMEOUT_MILLISECONDS.start(), max = *REDIS_TIMEOUT_MILLISECONDS.end()))]
     pub down_after_milliseconds: u32,
+    /// Sentinel failover-timeout; at least downAfterMilliseconds.
     #[serde(default = "default_failover_timeout")]
+    #[schemars(range(min = *REDIS_TIMEOUT_MILLISECONDS.start(), max = *REDIS_TIMEOUT_MILLISECONDS.end()))]
     pub failover_timeout: u32,
+    /// Replicas that resynchronise at once after a failover.
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = MAX_SENTINEL_REPLICAS - 1))]
     pub parallel_syncs: u32,
     /// A master with fewer linked replicas than this refuses writes, so a
     /// master cut off from the others cannot take writes a failover drops.
     #[serde(default = "one")]
+    #[schemars(range(max = MAX_SENTINEL_REPLICAS - 1))]
     pub min_replicas_to_write: u32,
     /// Seconds since a replica's last acknowledgement for it to count.
     #[serde(default = "default_min_replicas_max_lag")]
+    #[schemars(range(min = 1, max = 3600))]
     pub min_replicas_max_lag: u32,
 }
 
@@ -338,14 +382,20 @@ impl Sentinel {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Cluster {
+    /// Masters the 16384 slots are spread over; changing it resizes the cluster.
     #[serde(default = "three")]
+    #[schemars(range(min = 3, max = MAX_CLUSTER_MASTERS))]
     pub masters: u32,
+    /// Replicas of each master.
     #[serde(default = "one")]
+    #[schemars(range(max = MAX_REPLICAS_PER_MASTER))]
     pub replicas_per_master: u32,
+    /// cluster-node-timeout: how long a node may be silent before it counts as failing.
     #[serde(default = "default_node_timeout")]
+    #[schemars(range(min = *REDIS_TIMEOUT_MILLISECONDS.start(), max = *REDIS_TIMEOUT_MILLISECONDS.end()))]
     pub node_timeout_milliseconds: u32,
 }
 
@@ -367,7 +417,7 @@ impl Cluster {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AppConfig {
     /// The ConfigMap the app tiers read; cafectl owns only its Redis keys.
@@ -383,9 +433,10 @@ impl Default for AppConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NetworkPolicy {
+    /// Render the NetworkPolicies.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Pods with all of these labels may connect to Redis.
@@ -402,21 +453,30 @@ impl Default for NetworkPolicy {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Autoscaler {
     /// Name of the HPA; also the target Deployment unless `target` is set.
     pub name: ResourceName,
+    /// false: no HPA for this tier (apply prunes one it made).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The Deployment it scales; defaults to the entry's name.
     #[serde(default)]
     pub target: Option<ResourceName>,
+    /// The fewest pods it scales to; at most maxReplicas.
     #[serde(default = "two")]
+    #[schemars(range(min = 1, max = MAX_HPA_REPLICAS))]
     pub min_replicas: u32,
+    /// The most pods it scales to.
+    #[schemars(range(min = 1, max = MAX_HPA_REPLICAS))]
     pub max_replicas: u32,
+    /// Target average CPU use, percent of the pods' requests.
     pub cpu_utilization: Option<Percent>,
+    /// Target average memory use, percent of the pods' requests.
     #[serde(default)]
     pub memory_utilization: Option<Percent>,
+    /// How fast it scales.
     #[serde(default)]
     pub behavior: Behavior,
 }
@@ -427,11 +487,13 @@ impl Autoscaler {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Behavior {
+    /// Seconds of higher demand before it scales up.
     #[serde(default)]
     pub scale_up_window_seconds: StabilizationWindow,
+    /// Seconds of lower demand before it scales down.
     #[serde(default = "default_scale_down_window")]
     pub scale_down_window_seconds: StabilizationWindow,
 }

@@ -195,6 +195,8 @@ impl RedisMemory {
 pub struct Percent(u32);
 
 impl Percent {
+    pub const RANGE: std::ops::RangeInclusive<u32> = 1..=100;
+
     pub(crate) fn new(value: u32) -> Self {
         Percent(value)
     }
@@ -334,7 +336,7 @@ impl<'de> Deserialize<'de> for SaveRule {
 
 impl<'de> Deserialize<'de> for Percent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        parse_bounded(deserializer, 1..=100, "a utilization target (percent)").map(Percent)
+        parse_bounded(deserializer, Self::RANGE, "a utilization target (percent)").map(Percent)
     }
 }
 
@@ -346,6 +348,97 @@ impl<'de> Deserialize<'de> for StabilizationWindow {
             "a stabilization window (seconds)",
         )
         .map(StabilizationWindow)
+    }
+}
+
+/// The JSON Schema of each value, for `cafectl schema`: the same syntax and
+/// bounds their `parse` checks, as far as a pattern can say it.
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+    use super::*;
+
+    impl JsonSchema for ResourceName {
+        fn schema_name() -> Cow<'static, str> {
+            "ResourceName".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string",
+                "description": "A DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit.",
+                "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                "maxLength": ResourceName::MAX_LEN,
+            })
+        }
+    }
+
+    impl JsonSchema for KubeQuantity {
+        fn schema_name() -> Cow<'static, str> {
+            "KubeQuantity".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "A Kubernetes quantity: 100m, 0.5, 128Mi, 1Gi, 1e3.",
+                "anyOf": [
+                    {"type": "number", "minimum": 0},
+                    {"type": "string",
+                     "pattern": "^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"}
+                ]
+            })
+        }
+    }
+
+    impl JsonSchema for RedisMemory {
+        fn schema_name() -> Cow<'static, str> {
+            "RedisMemory".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string",
+                "description": "A size as redis.conf writes it: 256mb, 1gb, 100000; k/m/g are powers of 1000, kb/mb/gb of 1024.",
+                "pattern": "^[0-9]+([kKmMgG][bB]?|[bB])?$",
+            })
+        }
+    }
+
+    impl JsonSchema for SaveRule {
+        fn schema_name() -> Cow<'static, str> {
+            "SaveRule".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string",
+                "description": format!(
+                    "An RDB snapshot rule \"SECONDS CHANGES\" (save after SECONDS if at least CHANGES writes): 1 to {} seconds, 1 to {} changes.",
+                    SaveRule::MAX_SECONDS, SaveRule::MAX_CHANGES
+                ),
+                "pattern": "^[0-9]+ [0-9]+$",
+            })
+        }
+    }
+
+    impl JsonSchema for Percent {
+        fn schema_name() -> Cow<'static, str> {
+            "Percent".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "integer",
+                "minimum": *Percent::RANGE.start(),
+                "maximum": *Percent::RANGE.end(),
+            })
+        }
+    }
+
+    impl JsonSchema for StabilizationWindow {
+        fn schema_name() -> Cow<'static, str> {
+            "StabilizationWindow".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({"type": "integer", "minimum": 0, "maximum": StabilizationWindow::MAX})
+        }
     }
 }
 
