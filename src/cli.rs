@@ -39,7 +39,7 @@ without a value: `cafectl apply` generates the password when it first creates th
     #[command(
         after_help = "Exit codes: 0 no changes, 2 changes pending, 1 error. Secret values are always masked."
     )]
-    Diff(ReportArgs),
+    Diff(DiffArgs),
     /// Server-side apply in dependency order, wait until ready, prune what the profile no longer has.
     Apply(ApplyArgs),
     /// Delete what the profile created, in reverse order; data volumes are kept unless asked.
@@ -176,6 +176,12 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub allow_recreate: bool,
 
+    /// Apply only if nothing moved since `cafectl diff --out FILE` saved this plan: the same
+    /// cluster, namespace and rendered objects, and every object it read at the same
+    /// resourceVersion. Otherwise refuse, changing nothing.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
+
     /// One JSON object per line and object: what was done (applied, pruned, released); with
     /// --dry-run, the plan as `diff -o json` prints it.
     #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
@@ -218,6 +224,17 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err("the timeout must be longer than 0s".to_owned());
     }
     Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// Also save the plan to FILE: `cafectl apply --plan FILE` then applies exactly it, or
+    /// refuses, changing nothing, if the profile or any object it read has changed since.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// A verb that reads the cluster and reports (diff, status).

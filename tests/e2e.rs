@@ -1167,3 +1167,73 @@ fn metrics_bring_a_service_monitor_only_where_the_kind_is_served() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn a_saved_plan_applies_only_while_nothing_moved() {
+    let mut scratch = Scratch::new("plan");
+    let directory = tempfile::tempdir().unwrap();
+    let plan = directory.path().join("plan.json");
+    let plan_arg = plan.to_str().unwrap().to_owned();
+
+    // A plan of a first apply: everything to create.
+    let diff = scratch.cafectl(&["diff", "--out", &plan_arg]);
+    assert_eq!(code(&diff), Some(2), "{}", common::describe(&diff));
+    let saved = std::fs::read_to_string(&plan).unwrap();
+    assert!(saved.contains("\"cafectl_plan\": 1"), "{saved}");
+    let apply = scratch.cafectl(&["apply", "--no-wait", "--plan", &plan_arg]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    assert!(
+        common::describe(&apply).contains("nothing moved since it was saved"),
+        "{}",
+        common::describe(&apply)
+    );
+    // Used up: the apply itself moved what it read.
+    let again = scratch.cafectl(&["apply", "--no-wait", "--plan", &plan_arg]);
+    assert_eq!(code(&again), Some(1), "{}", common::describe(&again));
+
+    // Someone changes an object between the review and the apply.
+    let diff = scratch.cafectl(&["diff", "--out", &plan_arg]);
+    assert_eq!(code(&diff), Some(0), "{}", common::describe(&diff));
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config"}, "data": {"OTHER": "1"}});
+    scratch
+        .runtime
+        .block_on(scratch.api::<ConfigMap>().patch(
+            "app-config",
+            &PatchParams::apply("other-tool"),
+            &Patch::Apply(&other),
+        ))
+        .unwrap();
+    let before = scratch.resource_versions();
+    let refused = scratch.cafectl(&["apply", "--no-wait", "--plan", &plan_arg]);
+    assert_eq!(code(&refused), Some(1), "{}", common::describe(&refused));
+    let said = common::describe(&refused);
+    assert!(
+        said.contains("is out of date; nothing was applied")
+            && said.contains(&format!(
+                "ConfigMap/{}/app-config changed since",
+                scratch.namespace
+            )),
+        "{said}"
+    );
+    assert_eq!(scratch.resource_versions(), before, "nothing was written");
+
+    // A profile that renders differently from the reviewed one.
+    let diff = scratch.cafectl(&["diff", "--out", &plan_arg]);
+    assert_eq!(code(&diff), Some(0), "{}", common::describe(&diff));
+    let changed = scratch.cafectl(&[
+        "apply",
+        "--no-wait",
+        "--plan",
+        &plan_arg,
+        "--set",
+        "redis.maxmemory=100mb",
+    ]);
+    assert_eq!(code(&changed), Some(1), "{}", common::describe(&changed));
+    assert!(
+        common::describe(&changed).contains("renders differently from the profile now"),
+        "{}",
+        common::describe(&changed)
+    );
+    assert_eq!(scratch.resource_versions(), before, "nothing was written");
+}

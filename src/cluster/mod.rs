@@ -17,6 +17,7 @@ pub mod password;
 pub mod plan;
 pub mod readiness;
 pub mod retry;
+pub mod saved_plan;
 pub mod session;
 pub mod shrink;
 pub mod state;

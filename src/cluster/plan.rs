@@ -35,6 +35,10 @@ pub struct Plan {
     pub destructive: Vec<Destructive>,
     /// What apply moves off the pods a smaller profile removes, first.
     pub shrink: Option<String>,
+    /// The resourceVersion of every object the plan reads or changes (None:
+    /// absent), what a saved plan is checked against.
+    #[serde(skip)]
+    pub basis: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,7 +107,23 @@ impl Plan {
             unchanged: Vec::new(),
             destructive,
             shrink,
+            basis: BTreeMap::new(),
         };
+        let version = |label: &str| {
+            state
+                .find(label)
+                .and_then(|found| found.object.metadata.resource_version.clone())
+        };
+        for label in session
+            .objects
+            .iter()
+            .map(ToString::to_string)
+            .chain(plan.prune.iter().cloned())
+            .chain(plan.release.iter().cloned())
+        {
+            let resource_version = version(&label);
+            plan.basis.insert(label, resource_version);
+        }
         for ((object, rendered), dry_run) in session.objects.iter().zip(&rendered).zip(dry_runs) {
             let label = object.to_string();
             let live = state.find(&label).map(|found| found.object.clone());

@@ -41,6 +41,7 @@ fn apply_args(force_conflicts: bool) -> ApplyArgs {
         strict: false,
         retire_previous_password: false,
         allow_recreate: false,
+        plan: None,
         output: None,
     }
 }
@@ -100,10 +101,13 @@ async fn run_diff(
     session: &Session,
     output: Option<crate::cli::OutputFormat>,
 ) -> (anyhow::Result<Exit>, Vec<u8>) {
-    let args = ReportArgs {
-        profile: profile_args(),
-        connection: connection_args(),
-        output,
+    let args = crate::cli::DiffArgs {
+        report: ReportArgs {
+            profile: profile_args(),
+            connection: connection_args(),
+            output,
+        },
+        out: None,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let result = diff::execute(session, &args, &mut out, &mut err).await;

@@ -9,6 +9,7 @@ use crate::cluster::apply::apply_all;
 use crate::cluster::outcome::Outcomes;
 use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
+use crate::cluster::saved_plan::SavedPlan;
 use crate::cluster::session::Session;
 use crate::cluster::state::LiveState;
 use crate::cluster::wait;
@@ -49,6 +50,30 @@ pub(crate) async fn execute(
             None => super::diff::print(&plan, stdout, false)?,
         }
         return Ok(super::diff::exit_for(&plan));
+    }
+    if let Some(path) = &args.plan {
+        let saved = SavedPlan::read(path)?;
+        if steps.len() > 1 {
+            anyhow::bail!(
+                "a password change takes {} steps: apply it without --plan; nothing was applied",
+                steps.len()
+            );
+        }
+        let moved = saved.moved(first).await?;
+        if !moved.is_empty() {
+            anyhow::bail!(
+                "the plan {} is out of date; nothing was applied:\n  {}\nrun `cafectl diff --out {}` again and review it",
+                path.display(),
+                moved.join("\n  "),
+                path.display()
+            );
+        }
+        writeln!(
+            stderr,
+            "plan {}: nothing moved since it was saved ({})",
+            path.display(),
+            saved.summary
+        )?;
     }
     let state = LiveState::read(first).await?;
     let destructive = destructive::find(first, &state)?;

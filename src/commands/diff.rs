@@ -4,15 +4,16 @@
 use std::io::Write;
 
 use super::Exit;
-use crate::cli::{OutputFormat, ReportArgs};
+use crate::cli::{DiffArgs, OutputFormat};
 use crate::cluster::password::PasswordChange;
 use crate::cluster::plan::Plan;
+use crate::cluster::saved_plan::SavedPlan;
 use crate::cluster::session::Session;
 
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
     session: &Session,
-    args: &ReportArgs,
+    args: &DiffArgs,
     stdout: &mut dyn Write,
     _stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
@@ -20,7 +21,16 @@ pub(crate) async fn execute(
     let password_change = PasswordChange::read(session, false).await?;
     let steps = PasswordChange::steps(password_change.as_ref(), session);
     let plan = Plan::build(&steps[0]).await?;
-    match args.output {
+    if let Some(path) = &args.out {
+        if steps.len() > 1 {
+            anyhow::bail!(
+                "a password change takes {} steps, each rolled out before the next: apply it without a saved plan; nothing was written",
+                steps.len()
+            );
+        }
+        SavedPlan::of(session, &plan)?.write(path)?;
+    }
+    match args.report.output {
         Some(OutputFormat::Json) => writeln!(stdout, "{}", serde_json::to_string_pretty(&plan)?)?,
         None => print(&plan, stdout, super::colour_on(&std::io::stdout()))?,
     }

@@ -37,7 +37,7 @@ pub fn run(
     match command {
         Command::Render(args) => render::run(args, stdout, stderr),
         Command::Diff(args) => block_on(async {
-            let session = Session::open(&args.profile, &args.connection).await?;
+            let session = Session::open(&args.report.profile, &args.report.connection).await?;
             diff::execute(&session, args, stdout, stderr).await
         }),
         Command::Apply(args) => block_on(async {
