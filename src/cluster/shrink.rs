@@ -141,14 +141,10 @@ impl Shrink {
         let deadline = Instant::now() + HANDOVER_WITHIN;
         let mut handed_over = false;
         loop {
-            let output = tokio::time::timeout(
-                HANDOVER_WITHIN,
-                exec::run(&pods, &self.first_pod, &self.script, &arguments, |_| {}),
-            )
-            .await
-            .map_err(|_| anyhow::anyhow!("shrink.sh did not finish in {}", self.first_pod))
-            .and_then(|ran| ran.map_err(anyhow::Error::new))
-            .with_context(refused)?;
+            let run = exec::run(&pods, &self.first_pod, &self.script, &arguments, |_| {});
+            let output = within_handover(run, &self.first_pod)
+                .await
+                .with_context(refused)?;
             let Some((master, agreeing, answered)) = output.lines().find_map(master_line) else {
                 anyhow::bail!("{}: shrink.sh named no master:\n{output}", refused());
             };
@@ -168,10 +164,8 @@ impl Shrink {
                     &["pre-stop"],
                     |_| {},
                 );
-                tokio::time::timeout(HANDOVER_WITHIN, pre_stop)
+                within_handover(pre_stop, &master)
                     .await
-                    .map_err(|_| anyhow::anyhow!("the pre-stop hook did not finish in {master}"))
-                    .and_then(|ran| ran.map_err(anyhow::Error::new))
                     .with_context(refused)?;
                 handed_over = true;
                 continue;
@@ -185,6 +179,21 @@ impl Shrink {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// What a script run in `pod` printed, if it ended well within
+/// `HANDOVER_WITHIN`.
+async fn within_handover(
+    run: impl std::future::Future<Output = Result<String, exec::ExecError>>,
+    pod: &str,
+) -> anyhow::Result<String> {
+    match tokio::time::timeout(HANDOVER_WITHIN, run).await {
+        Ok(ran) => Ok(ran?),
+        Err(_) => anyhow::bail!(
+            "the script in {pod} did not end within {}s",
+            HANDOVER_WITHIN.as_secs()
+        ),
     }
 }
 
