@@ -14,6 +14,7 @@ pub mod live;
 pub mod normalize;
 pub mod outcome;
 pub mod password;
+pub mod placement;
 pub mod plan;
 pub mod readiness;
 pub mod retry;

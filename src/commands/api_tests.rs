@@ -1372,3 +1372,45 @@ async fn apply_and_teardown_say_what_they_did_as_a_json_line_per_object() {
         "{output}"
     );
 }
+
+#[tokio::test]
+async fn replicas_are_spread_over_nodes_only_where_redis_can_be_asked() {
+    let fake = FakeApi::default();
+    let request = ProfileRequest {
+        files: vec![concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/cluster.yaml").into()],
+        ..Default::default()
+    };
+    let session = start_with(fake.connect(), request).await.unwrap();
+    let expected = crate::cluster::health::Expected::of(&session).unwrap();
+    let mut err = Vec::new();
+    // One node: nothing to spread, nothing asked.
+    for ordinal in 0..6 {
+        fake.insert(
+            "v1",
+            "Pod",
+            NAMESPACE,
+            json!({"metadata": {"name": format!("redis-{ordinal}"), "namespace": NAMESPACE},
+                   "spec": {"nodeName": "node-a"}}),
+        );
+    }
+    let moved = crate::cluster::placement::spread(&session, &expected, &mut err)
+        .await
+        .unwrap();
+    assert!(!moved && err.is_empty());
+    assert!(fake.recorded().iter().all(|request| !request.path.ends_with("/exec")));
+    // Two nodes, but pod exec is forbidden (as the fake answers): a warning.
+    fake.insert(
+        "v1",
+        "Pod",
+        NAMESPACE,
+        json!({"metadata": {"name": "redis-3", "namespace": NAMESPACE}, "spec": {"nodeName": "node-b"}}),
+    );
+    let moved = crate::cluster::placement::spread(&session, &expected, &mut err)
+        .await
+        .unwrap();
+    assert!(!moved);
+    assert_eq!(
+        String::from_utf8(err).unwrap(),
+        "warning: cafectl may not run redis-cli in the pods (create pods/exec is forbidden): the masters' replicas were not spread over the nodes\n"
+    );
+}

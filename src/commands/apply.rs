@@ -13,7 +13,7 @@ use crate::cluster::saved_plan::SavedPlan;
 use crate::cluster::session::Session;
 use crate::cluster::state::LiveState;
 use crate::cluster::wait;
-use crate::cluster::{destructive, health, shrink};
+use crate::cluster::{destructive, health, placement, shrink};
 
 /// The verb itself, on an open session (a real cluster or, in tests, a fake API).
 pub(crate) async fn execute(
@@ -110,6 +110,13 @@ pub(crate) async fn execute(
             let deadline = std::time::Instant::now() + step.timeout;
             wait::until_ready(step, stderr).await?;
             health::until_healthy(step, deadline, stderr).await?;
+            let cluster = health::Expected::of(step)
+                .filter(|expected| expected.topology == crate::profile::Topology::Cluster);
+            if let Some(expected) = cluster {
+                if placement::spread(step, &expected, stderr).await? {
+                    health::until_healthy(step, deadline, stderr).await?;
+                }
+            }
         }
     }
     if let Some(change) = &password_change {
