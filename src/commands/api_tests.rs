@@ -1397,7 +1397,10 @@ async fn replicas_are_spread_over_nodes_only_where_redis_can_be_asked() {
         .await
         .unwrap();
     assert!(!moved && err.is_empty());
-    assert!(fake.recorded().iter().all(|request| !request.path.ends_with("/exec")));
+    assert!(fake
+        .recorded()
+        .iter()
+        .all(|request| !request.path.ends_with("/exec")));
     // Two nodes, but pod exec is forbidden (as the fake answers): a warning.
     fake.insert(
         "v1",
