@@ -106,12 +106,39 @@ async fn job_by_its_pods(
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<Vec<Value>, _>>()?;
-    Ok(if job_pods_succeeded(job, &pods) {
-        Readiness::Ready
-    } else {
-        pending
+    if job_pods_succeeded(job, &pods) {
+        return Ok(Readiness::Ready);
+    }
+    // What the Job's running pod last said of its work: progress while
+    // it runs, and the place it stopped at if the wait times out.
+    let running = pods
+        .iter()
+        .filter(|pod| pod["status"]["phase"] == "Running")
+        .filter_map(|pod| pod["metadata"]["name"].as_str())
+        .next_back();
+    let (Readiness::Pending(reason), Some(pod)) = (&pending, running) else {
+        return Ok(pending);
+    };
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(session.client.clone(), session.namespace());
+    let params = kube::api::LogParams {
+        tail_lines: Some(50),
+        ..Default::default()
+    };
+    let said = api.logs(pod, &params).await.ok().and_then(|log| {
+        log.lines()
+            .rev()
+            .find(|line| line.starts_with(JOB_LOG_PREFIX))
+            .map(str::to_owned)
+    });
+    Ok(match said {
+        Some(said) => Readiness::Pending(format!("{reason}; {pod} says: {said}")),
+        None => pending,
     })
 }
+
+/// The lines a cafectl Job's script logs about its progress start so.
+const JOB_LOG_PREFIX: &str = "cluster-bootstrap: ";
 
 /// Polls until every object of `objects` is gone.
 pub async fn until_gone(
