@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 
 use super::destructive::topology_of;
 use super::exec;
 use super::session::Session;
 use super::state::LiveState;
+use super::FIELD_MANAGER;
 
 /// A sentinel master among the going pods hands over within this long.
 const HANDOVER_WITHIN: Duration = Duration::from_secs(90);
@@ -31,6 +32,8 @@ pub struct Shrink {
     script: String,
     /// Where it runs.
     first_pod: String,
+    /// The StatefulSet's name.
+    name: String,
 }
 
 impl std::fmt::Display for Shrink {
@@ -97,14 +100,73 @@ pub fn find(session: &Session, state: &LiveState) -> anyhow::Result<Option<Shrin
             .collect(),
         script: scripts,
         first_pod: format!("{}-0", object.name),
+        name: object.name.clone(),
         statefulset,
     }))
 }
 
 impl Shrink {
-    /// Moves what the going pods hold to the pods that stay; an error means
-    /// no pod was removed (and apply changes nothing).
+    /// Moves what the going pods hold to the pods that stay, then removes
+    /// the going pods; an error before that means no pod was removed (and
+    /// apply changes nothing).
     pub async fn prepare(&self, session: &Session, stderr: &mut dyn Write) -> anyhow::Result<()> {
+        self.move_off(session, stderr).await?;
+        self.remove_going_pods(session, stderr).await
+    }
+
+    /// The going pods gone before anything else changes: a roll the new
+    /// profile starts must not have a master's handover wait for a replica
+    /// that is going (a CI run's sentinel 4 -> 3: writes refused 4 s while
+    /// the rolled master waited for the terminating pod to catch up).
+    async fn remove_going_pods(
+        &self,
+        session: &Session,
+        stderr: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let statefulsets = session.api_for("apps/v1", "StatefulSet")?;
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        let scale = serde_json::json!({"spec": {"replicas": self.after}});
+        statefulsets
+            .patch(&self.name, &params, &Patch::Merge(&scale))
+            .await
+            .with_context(|| format!("cannot scale {} to {} pods", self.statefulset, self.after))?;
+        let pods = session.pods()?;
+        let started = Instant::now();
+        let mut reported = None;
+        loop {
+            let mut remaining = Vec::new();
+            for pod in &self.going {
+                if super::live::get(&pods, pod).await?.is_some() {
+                    remaining.push(pod.as_str());
+                }
+            }
+            if remaining.is_empty() {
+                return Ok(());
+            }
+            if reported != Some(remaining.len()) {
+                writeln!(
+                    stderr,
+                    "shrinking: waiting for {} to go ({}s)",
+                    remaining.join(", "),
+                    started.elapsed().as_secs()
+                )?;
+                reported = Some(remaining.len());
+            }
+            if started.elapsed() >= session.timeout {
+                anyhow::bail!(
+                    "timed out after {}s waiting for {} to go; `cafectl apply` again continues",
+                    session.timeout.as_secs(),
+                    remaining.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn move_off(&self, session: &Session, stderr: &mut dyn Write) -> anyhow::Result<()> {
         let pods: Api<Pod> = Api::namespaced(session.client.clone(), session.namespace());
         let mut arguments = vec!["shrink.sh"];
         arguments.extend(self.going.iter().map(String::as_str));
