@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
 use kube::core::GroupVersion;
-use kube::discovery::{oneshot, verbs, ApiResource, Discovery, Scope};
+use kube::discovery::{oneshot, verbs, ApiGroup, ApiResource, Discovery, Scope};
 use kube::Client;
 
 #[derive(Debug, Clone)]
@@ -108,8 +108,11 @@ pub async fn discover<'a>(
 /// discovery (two requests) where the server has it, else one per group.
 pub async fn namespaced_kinds(client: &Client) -> Result<Vec<ApiResource>, kube::Error> {
     let discovery = match Discovery::new(client.clone()).run_aggregated().await {
-        Ok(discovery) => discovery,
-        Err(_) => Discovery::new(client.clone()).run().await?,
+        // A server without aggregated discovery answers with its plain group
+        // lists, which kube reads as no groups at all: the core group, which
+        // every server has, tells the two apart.
+        Ok(discovery) if discovery.has_group(ApiGroup::CORE_GROUP) => discovery,
+        _ => Discovery::new(client.clone()).run().await?,
     };
     Ok(discovery
         .groups()

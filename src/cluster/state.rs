@@ -84,7 +84,12 @@ impl LiveState {
         let (lists, namespace) = futures::join!(
             join_all(namespaced.iter().map(|info| async move {
                 let api = session.api_for(info.api_version, info.kind)?;
-                let items = live::list(&api, "").await?;
+                let items = match live::list(&api, "").await {
+                    // A custom resource definition deleted since discovery:
+                    // the kind holds nothing now.
+                    Err(error) if info.optional && error.is_not_found() => Vec::new(),
+                    listed => listed?,
+                };
                 Ok::<_, anyhow::Error>((info, api, items))
             })),
             async {

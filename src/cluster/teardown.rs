@@ -244,6 +244,8 @@ async fn namespace_contents(session: &Session) -> Vec<String> {
     for (kind, listed) in lists {
         let items = match listed {
             Ok(items) => items,
+            // A kind deleted since discovery holds nothing.
+            Err(error) if error.is_not_found() => continue,
             Err(error) => {
                 contents.push(format!("{} (cannot tell: {error})", kind.kind));
                 continue;

@@ -1322,6 +1322,50 @@ async fn a_service_monitor_is_applied_where_served_and_left_out_with_a_warning_e
 }
 
 #[tokio::test]
+async fn a_custom_kind_deleted_after_discovery_holds_nothing() {
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    // Its definition goes between discovery and the list (another run's
+    // cleanup): the list answers 404.
+    fake.fail(Fault::status(
+        "GET",
+        "/apis/monitoring.coreos.com/v1/namespaces/cloud-cafe/servicemonitors",
+        StatusCode::NOT_FOUND,
+        "the server could not find the requested resource",
+    ));
+    let (exit, output) = run_apply(&fake, &session, false).await;
+    assert_eq!(exit, Exit::Success, "{output}");
+    let (exit, output) = run_teardown(&session, false).await;
+    assert_eq!(exit.unwrap(), Exit::Success, "{output}");
+    assert!(
+        output.contains("Namespace/cloud-cafe deleted") && !output.contains("ServiceMonitor"),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn without_aggregated_discovery_teardown_still_sees_what_others_put_in_the_namespace() {
+    // The fake API serves only the plain group lists (as servers before
+    // Kubernetes 1.26 do).
+    let fake = FakeApi::default();
+    let session = session(&fake).await;
+    let (exit, output) = run_apply(&fake, &session, false).await;
+    assert_eq!(exit, Exit::Success, "{output}");
+    fake.insert(
+        "v1",
+        "ConfigMap",
+        NAMESPACE,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "team-notes", "namespace": NAMESPACE}}),
+    );
+    let (exit, output) = run_teardown(&session, false).await;
+    assert_eq!(exit.unwrap(), Exit::Success, "{output}");
+    assert!(
+        output.contains("Namespace/cloud-cafe kept (it still holds ConfigMap/team-notes;"),
+        "{output}"
+    );
+}
+
+#[tokio::test]
 async fn apply_and_teardown_say_what_they_did_as_a_json_line_per_object() {
     let fake = FakeApi::default();
     let session = session(&fake).await;

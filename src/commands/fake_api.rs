@@ -193,6 +193,27 @@ impl FakeApi {
             .collect()
     }
 
+    /// Every served group of cafectl's kinds, one version each.
+    fn group_list(&self) -> Value {
+        let mut versions: Vec<&str> = KINDS
+            .iter()
+            .map(|info| info.api_version)
+            .filter(|api_version| api_version.contains('/'))
+            .filter(|api_version| !self.unserved.contains(api_version))
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        let groups: Vec<Value> = versions
+            .iter()
+            .map(|group_version| {
+                let (group, version) = group_version.split_once('/').unwrap();
+                let version = json!({"groupVersion": group_version, "version": version});
+                json!({"name": group, "versions": [version], "preferredVersion": version})
+            })
+            .collect();
+        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    }
+
     async fn answer(&self, request: Request<Body>) -> Response<Body> {
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
@@ -224,6 +245,13 @@ impl FakeApi {
         let dry_run = query.contains("dryRun=All");
         let mut objects = self.objects.lock().unwrap();
         match method.as_str() {
+            // The group lists discovery starts with (teardown looks
+            // through every kind before it deletes a namespace).
+            "GET" if path == "/api" => reply(
+                StatusCode::OK,
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+            ),
+            "GET" if path == "/apis" => reply(StatusCode::OK, self.group_list()),
             "GET"
                 if path == "/api/v1"
                     || path.starts_with("/apis/") && path.matches('/').count() == 3 =>
