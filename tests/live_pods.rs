@@ -564,6 +564,18 @@ impl Live {
             &["CLIENT", "PAUSE", "6000", "ALL"],
         )
         .unwrap();
+        self.status_is_unhealthy_naming(profile, sets, &paused, "Redis does not answer");
+        // Answering again before anything goes on.
+        std::thread::sleep(Duration::from_secs(6));
+    }
+
+    /// `status -o json` exits 1, unhealthy, with a problem of `pod` that
+    /// `says` so.
+    fn status_is_unhealthy_naming(&self, profile: &str, sets: &[&str], pod: &str, says: &str) {
+        let mut status = vec!["status", "-o", "json"];
+        for set in sets {
+            status.extend(["--set", set]);
+        }
         let unhealthy = self.cafectl(profile, &status);
         assert_eq!(
             unhealthy.status.code(),
@@ -578,11 +590,27 @@ impl Live {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|problem| problem.as_str().unwrap().starts_with(&format!("{paused}:"))),
+                .filter_map(Value::as_str)
+                .any(|problem| problem.starts_with(&format!("{pod}:")) && problem.contains(says)),
             "{unhealthy}"
         );
-        // Answering again before anything goes on.
-        std::thread::sleep(Duration::from_secs(6));
+    }
+
+    /// With the last Redis pod deleted, `status` exits 1 naming it. A
+    /// quota of no pods keeps the StatefulSet from creating it again
+    /// meanwhile (pods that run stay); once the quota goes, apply waits
+    /// until the pod is back and Redis healthy.
+    fn status_names_a_deleted_pod(&self, profile: &str, sets: &[&str]) {
+        let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: no-new-pods}\nspec: {hard: {pods: \"0\"}}\n";
+        self.kubectl_with_input(&["apply", "-f", "-"], quota)
+            .unwrap();
+        let deleted = self.pod_names().last().unwrap().clone();
+        self.kubectl(&["delete", "pod", &deleted, "--wait=true"])
+            .unwrap();
+        self.status_is_unhealthy_naming(profile, sets, &deleted, "does not exist");
+        self.kubectl(&["delete", "resourcequota", "no-new-pods"])
+            .unwrap();
+        self.apply(profile, sets);
     }
 
     /// The client pod goes, then `teardown --yes` with `args` succeeds.
@@ -960,10 +988,9 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
     // a password the user gives.
     let high_user = "redis.runAsUser=1000680000";
     let new_password = NEW_PASSWORD_SET;
-    live.apply_and_use(
-        "standalone",
-        &[high_user, "redis.auth.password=a-given-password-0123456789"],
-    );
+    let given_password = "redis.auth.password=a-given-password-0123456789";
+    live.apply_and_use("standalone", &[high_user, given_password]);
+    live.status_names_a_deleted_pod("standalone", &[high_user, given_password]);
     let user = live
         .kubectl(&["exec", "redis-0", "-c", "redis", "--", "id", "-u"])
         .unwrap();
@@ -979,12 +1006,56 @@ fn standalone_applies_serves_the_readme_client_and_tears_down() {
         &[("redis", REDIS_PORT)],
     );
 
-    // Teardown keeps the data volume: apply starts over with the old keys.
+    // Teardown keeps the data volume: apply starts over with the old keys,
+    // now with the metrics sidecar (tests/run.sh builds its image).
     live.client(&["check", "kept", "20"]).unwrap();
     live.teardown("standalone", &[]);
-    live.apply_and_use("standalone", &[high_user, new_password]);
+    let exporter = format!("redis.metrics.image={}", env("CAFECTL_EXPORTER_IMAGE"));
+    live.apply_and_use(
+        "standalone",
+        &[
+            high_user,
+            new_password,
+            "redis.metrics.enabled=true",
+            &exporter,
+        ],
+    );
     let kept = live.client(&["read", "kept", "20"]).unwrap();
     assert_eq!(kept["ok"], 20, "the keys outlive the teardown: {kept}");
+    // The exporter reads Redis with the Secret's password and serves
+    // Prometheus on 9121, through the metrics Service too.
+    for url in [
+        "http://127.0.0.1:9121/metrics",
+        &format!(
+            "http://redis-metrics.{}.svc.cluster.local:9121/metrics",
+            live.namespace
+        ),
+    ] {
+        let scraped = live
+            .kubectl(&[
+                "exec", "redis-0", "-c", "redis", "--", "busybox", "wget", "-qO-", url,
+            ])
+            .unwrap();
+        assert!(
+            scraped.lines().any(|line| line == "redis_up 1")
+                && scraped.contains("redis_connected_clients"),
+            "{url}:\n{}",
+            scraped
+                .lines()
+                .filter(|line| line.starts_with("redis_up"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        measured!(
+            "standalone exporter at {url}: {}",
+            scraped
+                .lines()
+                .filter(|line| line.starts_with("redis_up ")
+                    || line.starts_with("redis_connected_clients "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     live.teardown_leaves_nothing("standalone");
 }
 
@@ -1000,6 +1071,7 @@ fn sentinel_survives_a_lost_master_full_restarts_and_a_rolling_update() {
         "sentinel settled {:.1} s after apply",
         first_master.as_secs_f64()
     );
+    live.status_names_a_deleted_pod("sentinel", &[]);
 
     // The master's pod is lost while a client writes.
     let old_master = sentinel_master(&live).unwrap();
@@ -1099,6 +1171,7 @@ fn cluster_survives_full_restarts_and_a_rolling_update() {
     live.converge("cluster after apply", CONVERGE_WITHIN, || {
         cluster_converged(&live)
     });
+    live.status_names_a_deleted_pod("cluster", &[]);
     // The cluster forms with a short node timeout; the profile's is back.
     assert_eq!(
         live.config_everywhere("cluster-node-timeout"),

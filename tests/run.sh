@@ -18,6 +18,10 @@ if [ -z "${CAFECTL_E2E_KUBECONFIG:-}" ]; then
         "$lab" up --nodes || { echo "error: the k8s lab did not come up (see its log above)" >&2; exit 1; }
         eval "$("$lab" env)"
         export CAFECTL_E2E_KUBECONFIG="$KUBECONFIG"
+        # The exporter image the metrics test deploys (the lab pulls nothing).
+        CAFECTL_EXPORTER_IMAGE=$(CAFECTL_LAB="$lab" bash tests/exporter-image.sh) ||
+            { echo "error: the redis_exporter image for the lab could not be built (see above)" >&2; exit 1; }
+        export CAFECTL_EXPORTER_IMAGE
     elif [ -n "$ci" ]; then
         echo "error: CI runs the cluster tests, but the k8s lab ($lab) is missing or this is not root; set CAFECTL_LAB or CAFECTL_E2E_KUBECONFIG" >&2
         exit 1

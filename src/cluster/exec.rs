@@ -42,7 +42,10 @@ pub async fn run(
         {
             return Err(ExecError::Forbidden)
         }
-        Err(error) => return Err(failed(&error)),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            return Err(ExecError::Failed(format!("pod {pod} does not exist")))
+        }
+        Err(error) => return Err(failed(&super::error::describe(&error).1)),
     };
     let status = attached.take_status();
     let mut output = String::new();

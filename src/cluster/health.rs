@@ -56,6 +56,9 @@ impl Expected {
 /// `ckquorum`, `cluster-info`, `cluster-nodes`) by name, or why none came.
 pub type Answers = Result<BTreeMap<String, String>, ExecError>;
 
+/// How long each redis-cli in a pod waits for Redis's reply.
+const REPLY_WITHIN_SECONDS: u64 = 3;
+
 /// Asks every expected pod at once.
 pub async fn ask_all(session: &Session, expected: &Expected) -> Vec<(String, Answers)> {
     let pods: Api<Pod> = Api::namespaced(session.client.clone(), session.namespace());
@@ -81,7 +84,7 @@ pub async fn ask_all(session: &Session, expected: &Expected) -> Vec<(String, Ans
 fn script(expected: &Expected) -> String {
     let mut script = format!(
         "export REDISCLI_AUTH=\"$(cat {PASSWORD_DIRECTORY}/{SECRET_KEY})\"\n\
-         section() {{ echo \"### $1\"; shift; timeout 3 redis-cli \"$@\" 2>&1 | tr -d '\\r'; }}\n\
+         section() {{ echo \"### $1\"; shift; timeout {REPLY_WITHIN_SECONDS} redis-cli \"$@\" 2>&1 | tr -d '\\r'; }}\n\
          section info -p {REDIS_PORT} INFO\n\
          section maxmemory -p {REDIS_PORT} CONFIG GET maxmemory\n"
     );
@@ -184,7 +187,11 @@ pub fn problems(expected: &Expected, answers: &[(String, Answers)]) -> Vec<Strin
             Ok(sections) => {
                 let info = sections.get("info").map_or("", String::as_str);
                 if field(info, "role").is_none() {
-                    problems.push(format!("{pod}: Redis does not answer: {}", info.trim()));
+                    let said = match info.trim() {
+                        "" => format!("no reply within {REPLY_WITHIN_SECONDS} s"),
+                        said => format!("it says: {said}"),
+                    };
+                    problems.push(format!("{pod}: Redis does not answer ({said})"));
                 } else if field(info, "loading") == Some("1") {
                     problems.push(format!("{pod}: Redis is loading its data"));
                 } else {
@@ -541,7 +548,13 @@ mod tests {
         )];
         assert_eq!(
             problems(&expected(Topology::Standalone, 1), &silent),
-            ["redis-0: Redis does not answer: Could not connect to Redis at 127.0.0.1:6379"]
+            ["redis-0: Redis does not answer (it says: Could not connect to Redis at 127.0.0.1:6379)"]
+        );
+        // Paused, or too busy: redis-cli was stopped without a word.
+        let paused = [answers("redis-0", "### info\n")];
+        assert_eq!(
+            problems(&expected(Topology::Standalone, 1), &paused),
+            ["redis-0: Redis does not answer (no reply within 3 s)"]
         );
     }
 

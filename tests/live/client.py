@@ -81,8 +81,9 @@ def write_shards(prefix):
             if moved and moved[0] == "MOVED":
                 owner[shard] = tuple(moved[2].rsplit(":", 1))
             raise
-        except redis.ConnectionError:
-            # That node is gone: any other one answers MOVED.
+        except (redis.ConnectionError, redis.TimeoutError):
+            # That node is gone (a pod that went leaves its address silent:
+            # a timeout, not a refusal): any other one answers MOVED.
             connections.pop(owner[shard], None)
             next_seed[0] = (next_seed[0] + 1) % len(seeds)
             owner[shard] = seeds[next_seed[0]]
