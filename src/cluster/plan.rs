@@ -338,7 +338,7 @@ fn compare(
 }
 
 fn to_yaml(value: &Value) -> String {
-    serde_yaml::to_string(value).unwrap_or_default()
+    crate::yaml::to_string(value)
 }
 
 fn unified(label: &str, before: &str, after: &str) -> String {
