@@ -489,6 +489,12 @@ fn the_wait_names_what_is_not_ready() {
         stderr.contains("waiting: StatefulSet"),
         "a progress line: {stderr}"
     );
+    // And why: the lab pulls no image, and the pod says so.
+    assert!(
+        stderr.contains("redis-0: container redis is waiting: ErrImagePull")
+            || stderr.contains("redis-0: container redis is waiting: ImagePullBackOff"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -644,7 +650,7 @@ fn a_changed_password_shows_as_a_masked_change() {
     let diff = scratch.cafectl(&["diff", "--set", &changed]);
     assert_eq!(code(&diff), Some(2));
     assert!(
-        stdout(&diff).contains("-  accepted-passwords: '***'\n+  accepted-passwords: '*** (changed)'\n   password: '*** (unchanged)'\n"),
+        stdout(&diff).contains("-  accepted-passwords: \"***\"\n+  accepted-passwords: \"*** (changed)\"\n   password: \"*** (unchanged)\"\n"),
         "{}",
         stdout(&diff)
     );
