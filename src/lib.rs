@@ -9,3 +9,4 @@ pub mod commands;
 pub mod profile;
 pub mod redact;
 pub mod render;
+pub mod yaml;

@@ -311,7 +311,7 @@ redis:
         file: "size_huge.yaml",
         text: Some("name: x\nredis:\n  persistence:\n    size: 1e308\n"),
         args: &[],
-        stderr: r#"error: size_huge.yaml:4:5: redis.persistence.size: 1e308 is out of range: use 64Mi to 64Ti bytes (a bare number is bytes: write 1Gi)
+        stderr: r#"error: size_huge.yaml:4:5: redis.persistence.size: 1e+308 is out of range: use 64Mi to 64Ti bytes (a bare number is bytes: write 1Gi)
 "#,
     },
     BadProfile {
@@ -399,7 +399,7 @@ redis:
         file: "save_week.yaml",
         text: Some("name: x\nredis:\n  persistence:\n    save: [\"604800 1\"]\n"),
         args: &[],
-        stderr: r#"error: save_week.yaml:4:11: redis.persistence.save[0]: "604800 1" is not a save rule: write "<seconds> <changes>", e.g. "900 1", with 1 to 86400 seconds and 1 to 2147483647 changes
+        stderr: r#"error: save_week.yaml:4:12: redis.persistence.save[0]: "604800 1" is not a save rule: write "<seconds> <changes>", e.g. "900 1", with 1 to 86400 seconds and 1 to 2147483647 changes
 "#,
     },
     BadProfile {
@@ -484,7 +484,7 @@ redis: [oops
 "#,
         ),
         args: &[],
-        stderr: r#"error: notyaml.yaml:3:1: not valid YAML: did not find expected ',' or ']', while parsing a flow sequence at line 2 column 8
+        stderr: r#"error: notyaml.yaml:2:8: not valid YAML: unclosed bracket '['
 "#,
     },
     BadProfile {
@@ -607,7 +607,7 @@ redis:
 "#,
         ),
         args: &[],
-        stderr: r#"error: save_bad.yaml:4:11: redis.persistence.save[0]: "900" is not a save rule: write "<seconds> <changes>", e.g. "900 1", with 1 to 86400 seconds and 1 to 2147483647 changes
+        stderr: r#"error: save_bad.yaml:4:12: redis.persistence.save[0]: "900" is not a save rule: write "<seconds> <changes>", e.g. "900 1", with 1 to 86400 seconds and 1 to 2147483647 changes
 "#,
     },
     BadProfile {
@@ -634,7 +634,7 @@ autoscaling:
 "#,
         ),
         args: &[],
-        stderr: r#"error: nometric.yaml:3:3: autoscaling[0].cpuUtilization: set cpuUtilization, memoryUtilization or both: an HPA needs a metric to act on
+        stderr: r#"error: nometric.yaml:3:5: autoscaling[0].cpuUtilization: set cpuUtilization, memoryUtilization or both: an HPA needs a metric to act on
 "#,
     },
     BadProfile {
@@ -648,7 +648,7 @@ autoscaling:
 "#,
         ),
         args: &[],
-        stderr: r#"error: missing_max.yaml:3:3: autoscaling[0]: missing required key `maxReplicas`
+        stderr: r#"error: missing_max.yaml:3:5: autoscaling[0]: missing required key `maxReplicas`
 "#,
     },
     BadProfile {
@@ -672,7 +672,7 @@ name: y
 "#,
         ),
         args: &[],
-        stderr: r#"error: dupkey.yaml:1:1: not valid YAML: duplicate entry with key "name"
+        stderr: r#"error: dupkey.yaml:2:1: not valid YAML: duplicate mapping key `name` is not allowed here
 "#,
     },
     BadProfile {

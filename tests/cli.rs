@@ -5,7 +5,7 @@ mod common;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use common::profile_path;
 
@@ -24,9 +24,7 @@ fn render(args: &[&str]) -> String {
 }
 
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|document| serde::Deserialize::deserialize(document).unwrap())
-        .collect()
+    cafectl::yaml::documents(yaml).unwrap()
 }
 
 fn find<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -200,7 +198,7 @@ fn output_dir_gets_one_file_per_object() {
         .collect();
     expected.sort();
     assert_eq!(names, expected);
-    let statefulset: Value = serde_yaml::from_str(
+    let statefulset: Value = cafectl::yaml::from_str(
         &std::fs::read_to_string(target.join("statefulset-redis.yaml")).unwrap(),
     )
     .unwrap();

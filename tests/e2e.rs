@@ -16,7 +16,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use common::profile_path;
 
@@ -489,6 +489,12 @@ fn the_wait_names_what_is_not_ready() {
         stderr.contains("waiting: StatefulSet"),
         "a progress line: {stderr}"
     );
+    // And why: the lab pulls no image, and the pod says so.
+    assert!(
+        stderr.contains("redis-0: container redis is waiting: ErrImagePull")
+            || stderr.contains("redis-0: container redis is waiting: ImagePullBackOff"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -644,7 +650,7 @@ fn a_changed_password_shows_as_a_masked_change() {
     let diff = scratch.cafectl(&["diff", "--set", &changed]);
     assert_eq!(code(&diff), Some(2));
     assert!(
-        stdout(&diff).contains("-  accepted-passwords: '***'\n+  accepted-passwords: '*** (changed)'\n   password: '*** (unchanged)'\n"),
+        stdout(&diff).contains("-  accepted-passwords: \"***\"\n+  accepted-passwords: \"*** (changed)\"\n   password: \"*** (unchanged)\"\n"),
         "{}",
         stdout(&diff)
     );
@@ -996,11 +1002,11 @@ fn a_user_who_may_only_read_is_told_which_verb_on_which_resource_is_forbidden() 
         .unwrap()
         .token;
     // The lab's kubeconfig with the viewer's token instead of the admin's.
-    let mut kubeconfig: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&scratch.kubeconfig).unwrap()).unwrap();
-    kubeconfig["users"][0]["user"] = serde_yaml::to_value(json!({"token": token})).unwrap();
+    let mut kubeconfig: Value =
+        cafectl::yaml::from_str(&std::fs::read_to_string(&scratch.kubeconfig).unwrap()).unwrap();
+    kubeconfig["users"][0]["user"] = json!({"token": token});
     let viewer = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(viewer.path(), serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    std::fs::write(viewer.path(), cafectl::yaml::to_string(&kubeconfig)).unwrap();
     let admin = std::mem::replace(&mut scratch.kubeconfig, viewer.path().to_owned());
 
     let diff = scratch.cafectl(&["diff"]);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use cafectl::profile::{self, ProfileRequest, SetOverride};
 use cafectl::render;
-use serde_yaml::Value;
+use serde_json::Value;
 
 const LIBRARY_CASES: usize = 400;
 const BINARY_CASES: usize = 16;
@@ -227,7 +227,7 @@ impl Generator {
 
     /// Edits the parsed profile: replaced, removed, added and swapped values.
     fn mutate_tree(&mut self, base: &str) -> String {
-        let mut tree: Value = serde_yaml::from_str(base).unwrap();
+        let mut tree: Value = cafectl::yaml::from_str(base).unwrap();
         for _ in 0..self.rng.usize(1..5) {
             let paths = node_paths(&tree);
             let path = paths[self.rng.usize(..paths.len())].clone();
@@ -235,21 +235,21 @@ impl Generator {
                 0 => Value::from(self.rng.u64(..)),
                 1 => Value::from(self.rng.i64(..)),
                 2 => Value::from(f64::from_bits(self.rng.u64(..))),
-                _ => serde_yaml::from_str(&self.nasty()).unwrap_or(Value::Null),
+                _ => cafectl::yaml::from_str(&self.nasty()).unwrap_or(Value::Null),
             };
             match self.rng.u8(..4) {
                 0 => *node_at(&mut tree, &path) = replacement,
                 1 => {
-                    if let Some(Value::Mapping(map)) = path
+                    if let Some(Value::Object(map)) = path
                         .split_last()
                         .map(|(_, parent)| node_at(&mut tree, parent))
                     {
-                        map.remove(Value::from(self.pick(KEYS)));
+                        map.remove(self.pick(KEYS));
                     }
                 }
                 2 => {
-                    if let Value::Mapping(map) = node_at(&mut tree, &path) {
-                        map.insert(Value::from(self.pick(KEYS)), replacement);
+                    if let Value::Object(map) = node_at(&mut tree, &path) {
+                        map.insert(self.pick(KEYS).to_owned(), replacement);
                     }
                 }
                 _ => {
@@ -259,7 +259,7 @@ impl Generator {
                 }
             }
         }
-        serde_yaml::to_string(&tree).unwrap()
+        cafectl::yaml::to_string(&tree)
     }
 
     /// Edits the text: nasty tokens, cut lines, repeated lines, truncation.
@@ -410,14 +410,14 @@ fn node_paths(tree: &Value) -> Vec<Vec<Value>> {
     let mut pending = vec![(vec![], tree)];
     while let Some((path, node)) = pending.pop() {
         match node {
-            Value::Mapping(map) => {
+            Value::Object(map) => {
                 for (key, child) in map {
                     let mut child_path: Vec<Value> = path.clone();
-                    child_path.push(key.clone());
+                    child_path.push(Value::from(key.as_str()));
                     pending.push((child_path, child));
                 }
             }
-            Value::Sequence(items) => {
+            Value::Array(items) => {
                 for (index, child) in items.iter().enumerate() {
                     let mut child_path: Vec<Value> = path.clone();
                     child_path.push(Value::from(index));
@@ -433,10 +433,8 @@ fn node_paths(tree: &Value) -> Vec<Vec<Value>> {
 
 fn node_at<'a>(tree: &'a mut Value, path: &[Value]) -> &'a mut Value {
     path.iter().fold(tree, |node, step| match (node, step) {
-        (Value::Sequence(items), Value::Number(index)) => {
-            &mut items[index.as_u64().unwrap() as usize]
-        }
-        (node, key) => node.get_mut(key).unwrap(),
+        (Value::Array(items), Value::Number(index)) => &mut items[index.as_u64().unwrap() as usize],
+        (node, key) => node.get_mut(key.as_str().unwrap()).unwrap(),
     })
 }
 

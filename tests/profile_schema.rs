@@ -18,8 +18,7 @@ fn schema() -> Value {
 
 /// A profile file's YAML as JSON, as an editor's schema check sees it.
 fn as_json(yaml: &str) -> Value {
-    let value: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
-    serde_json::to_value(value).unwrap()
+    cafectl::yaml::from_str(yaml).unwrap()
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use cafectl::render::Stage;
 use common::{render_profile, VARIANTS};
-use serde_yaml::Value;
+use serde_json::Value;
 
 fn each_variant(mut check: impl FnMut(&str, &cafectl::render::Object)) {
     for (profile, sets) in VARIANTS {
@@ -66,7 +66,7 @@ fn every_container_is_limited_and_unprivileged() {
             Value::Bool(true),
             "{label}"
         );
-        for container in pod_spec["containers"].as_sequence().unwrap() {
+        for container in pod_spec["containers"].as_array().unwrap() {
             let name = container["name"].as_str().unwrap();
             for kind in ["requests", "limits"] {
                 for resource in ["cpu", "memory"] {
@@ -84,7 +84,7 @@ fn every_container_is_limited_and_unprivileged() {
             );
             assert_eq!(
                 security["capabilities"]["drop"],
-                serde_yaml::from_str::<Value>("[ALL]").unwrap(),
+                serde_json::json!(["ALL"]),
                 "{label} {name}"
             );
         }
@@ -119,7 +119,7 @@ fn every_pod_runs_as_the_profiles_user() {
 fn the_password_is_a_file_never_in_the_environment_but_the_exporters() {
     each_pod_spec(|label, pod_spec| {
         let volume = pod_spec["volumes"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
             .find(|volume| volume["name"] == "auth")
@@ -131,13 +131,12 @@ fn the_password_is_a_file_never_in_the_environment_but_the_exporters() {
             Value::from(0o440),
             "{label}"
         );
-        for container in pod_spec["containers"].as_sequence().unwrap() {
+        for container in pod_spec["containers"].as_array().unwrap() {
             let name = container["name"].as_str().unwrap();
             if name == "metrics" {
                 // The one exception, documented: redis_exporter's image has
                 // no shell to read a file; it gets the Secret's key only.
-                let variables: Vec<&Value> =
-                    container["env"].as_sequence().unwrap().iter().collect();
+                let variables: Vec<&Value> = container["env"].as_array().unwrap().iter().collect();
                 assert_eq!(variables.len(), 1, "{label} {name}");
                 assert_eq!(variables[0]["name"], "REDIS_PASSWORD", "{label} {name}");
                 assert!(
@@ -147,12 +146,12 @@ fn the_password_is_a_file_never_in_the_environment_but_the_exporters() {
                 continue;
             }
             let mounted = container["volumeMounts"]
-                .as_sequence()
+                .as_array()
                 .unwrap()
                 .iter()
                 .any(|mount| mount["name"] == "auth" && mount["mountPath"] == "/etc/redis-auth");
             assert!(mounted, "{label} {name}: the password file is not mounted");
-            for variable in container["env"].as_sequence().into_iter().flatten() {
+            for variable in container["env"].as_array().into_iter().flatten() {
                 assert!(
                     variable["valueFrom"]["secretKeyRef"].is_null(),
                     "{label} {name}: a Secret in the environment: {variable:?}"
@@ -311,7 +310,7 @@ fn app_config_tells_clients_how_to_connect() {
 fn network_policy_admits_clients_and_peers_on_their_ports() {
     let ports = |rule: &Value| -> Vec<i64> {
         rule["ports"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
             .map(|port| port["port"].as_i64().unwrap())
@@ -329,7 +328,7 @@ fn network_policy_admits_clients_and_peers_on_their_ports() {
             .unwrap()
             .value["spec"];
         let redis_pods = &policy["podSelector"]["matchLabels"];
-        let rules = policy["ingress"].as_sequence().unwrap();
+        let rules = policy["ingress"].as_array().unwrap();
         let clients = &rules[0]["from"][0]["podSelector"]["matchLabels"];
         assert_eq!(
             clients["cafectl.io/redis-client"],
@@ -360,7 +359,7 @@ fn network_policy_admits_clients_and_peers_on_their_ports() {
                 })
                 .expect("the bootstrap pod's NetworkPolicy")
                 .value["spec"];
-            for (key, value) in own["podSelector"]["matchLabels"].as_mapping().unwrap() {
+            for (key, value) in own["podSelector"]["matchLabels"].as_object().unwrap() {
                 assert_eq!(
                     &labels[key], value,
                     "{profile}: the policy selects the bootstrap pod"
@@ -370,15 +369,12 @@ fn network_policy_admits_clients_and_peers_on_their_ports() {
                 own["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
                 Value::from("cluster-bootstrap")
             );
-            assert_eq!(
-                own["policyTypes"],
-                serde_yaml::from_str::<Value>("[Ingress, Egress]").unwrap()
-            );
+            assert_eq!(own["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
             assert!(
                 own["ingress"].is_null(),
                 "{profile}: nothing may connect to the bootstrap pod"
             );
-            let egress = own["egress"].as_sequence().unwrap();
+            let egress = own["egress"].as_array().unwrap();
             assert_eq!(
                 &egress[0]["to"][0]["podSelector"]["matchLabels"],
                 redis_pods

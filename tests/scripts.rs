@@ -19,12 +19,8 @@ fn rendered_scripts(root: &Path) -> Vec<std::path::PathBuf> {
             .expect("a scripts ConfigMap");
         let directory = root.join(format!("{index}-{profile}"));
         std::fs::create_dir_all(&directory).unwrap();
-        for (name, text) in scripts.value["data"].as_mapping().unwrap() {
-            std::fs::write(
-                directory.join(name.as_str().unwrap()),
-                text.as_str().unwrap(),
-            )
-            .unwrap();
+        for (name, text) in scripts.value["data"].as_object().unwrap() {
+            std::fs::write(directory.join(name), text.as_str().unwrap()).unwrap();
         }
         directories.push(directory);
     }

@@ -71,8 +71,8 @@ mod tests {
             .unwrap();
         assert_eq!(
             String::from_utf8(json).unwrap(),
-            "{\"action\":\"applied\",\"object\":\"Service/ns/redis\"}\n\
-             {\"action\":\"kept\",\"detail\":\"data (1Gi)\",\"object\":\"PersistentVolumeClaim/ns/data-redis-0\"}\n"
+            "{\"object\":\"Service/ns/redis\",\"action\":\"applied\"}\n\
+             {\"object\":\"PersistentVolumeClaim/ns/data-redis-0\",\"action\":\"kept\",\"detail\":\"data (1Gi)\"}\n"
         );
     }
 }

@@ -337,8 +337,26 @@ fn compare(
     }
 }
 
+/// Keys sorted at every level, as kubectl prints objects: the live object
+/// and its dry run come in the server's orders, which need not agree.
 fn to_yaml(value: &Value) -> String {
-    serde_yaml::to_string(value).unwrap_or_default()
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(key, value)| (key.clone(), sorted(value)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    crate::yaml::to_string(&sorted(value))
 }
 
 fn unified(label: &str, before: &str, after: &str) -> String {

@@ -88,10 +88,10 @@ fn job(object: &Value) -> Readiness {
     ))
 }
 
-/// The label selector of a Job's pods (its `spec.selector.matchLabels`),
-/// or `None` when it has none to go by.
-pub fn job_pod_selector(job: &Value) -> Option<String> {
-    let labels = job["spec"]["selector"]["matchLabels"].as_object()?;
+/// The label selector of a Job's or a StatefulSet's pods (its
+/// `spec.selector.matchLabels`), or `None` when it has none to go by.
+pub fn pod_selector(workload: &Value) -> Option<String> {
+    let labels = workload["spec"]["selector"]["matchLabels"].as_object()?;
     let pairs: Vec<String> = labels
         .iter()
         .filter_map(|(key, value)| Some(format!("{key}={}", value.as_str()?)))
@@ -109,6 +109,48 @@ pub fn job_pods_succeeded(job: &Value, pods: &[Value]) -> bool {
         .filter(|pod| pod["status"]["phase"] == "Succeeded")
         .count();
     i64::try_from(succeeded).unwrap_or(i64::MAX) >= completions
+}
+
+/// Why the first of `pods` that is stuck is: it cannot be scheduled (no
+/// volume to bind, no room), or a container waits for a reason other
+/// than starting (an image that cannot be pulled, a crash loop).
+pub fn stuck_pod(pods: &[Value]) -> Option<String> {
+    pods.iter().find_map(|pod| {
+        let name = pod["metadata"]["name"].as_str()?;
+        let status = &pod["status"];
+        let unscheduled = status["conditions"].as_array().and_then(|conditions| {
+            conditions.iter().find(|condition| {
+                condition["type"] == "PodScheduled" && condition["status"] == "False"
+            })
+        });
+        if let Some(condition) = unscheduled {
+            let said = condition["message"]
+                .as_str()
+                .or(condition["reason"].as_str());
+            return Some(format!(
+                "{name} cannot be scheduled: {}",
+                said.unwrap_or("no reason given")
+            ));
+        }
+        ["initContainerStatuses", "containerStatuses"]
+            .iter()
+            .flat_map(|key| status[*key].as_array().into_iter().flatten())
+            .find_map(|container| {
+                let waiting = &container["state"]["waiting"];
+                let reason = waiting["reason"].as_str()?;
+                if matches!(reason, "ContainerCreating" | "PodInitializing") {
+                    return None;
+                }
+                let message = waiting["message"]
+                    .as_str()
+                    .map(|message| format!(": {message}"));
+                Some(format!(
+                    "{name}: container {} is waiting: {reason}{}",
+                    container["name"].as_str().unwrap_or("?"),
+                    message.unwrap_or_default()
+                ))
+            })
+    })
 }
 
 /// The conditions that are not True, as "; Type: message".
@@ -135,6 +177,29 @@ fn conditions(status: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_stuck_pod_says_why() {
+        let running = json!({"metadata": {"name": "redis-0"}, "status": {"phase": "Running",
+            "containerStatuses": [{"name": "redis", "state": {"running": {}}}]}});
+        let starting = json!({"metadata": {"name": "redis-1"}, "status": {"phase": "Pending",
+            "containerStatuses": [{"name": "redis", "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
+        assert_eq!(stuck_pod(&[running.clone(), starting]), None);
+        let unbound = json!({"metadata": {"name": "redis-2"}, "status": {"phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                            "message": "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."}]}});
+        assert_eq!(
+            stuck_pod(&[running.clone(), unbound]).as_deref(),
+            Some("redis-2 cannot be scheduled: 0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.")
+        );
+        let no_image = json!({"metadata": {"name": "redis-0"}, "status": {"phase": "Pending",
+            "containerStatuses": [{"name": "metrics", "state": {"waiting": {"reason": "ImagePullBackOff",
+                "message": "Back-off pulling image \"oliver006/redis_exporter:v1.66.0\""}}}]}});
+        assert_eq!(
+            stuck_pod(&[no_image]).as_deref(),
+            Some("redis-0: container metrics is waiting: ImagePullBackOff: Back-off pulling image \"oliver006/redis_exporter:v1.66.0\"")
+        );
+    }
 
     #[test]
     fn a_statefulset_is_ready_when_every_pod_is_updated_and_ready() {
@@ -185,10 +250,10 @@ mod tests {
     fn a_jobs_pods_have_done_its_work_when_enough_succeeded() {
         let job = json!({"spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}}}});
         assert_eq!(
-            job_pod_selector(&job).as_deref(),
+            pod_selector(&job).as_deref(),
             Some("batch.kubernetes.io/controller-uid=u1")
         );
-        assert_eq!(job_pod_selector(&json!({"spec": {}})), None);
+        assert_eq!(pod_selector(&json!({"spec": {}})), None);
 
         let succeeded = json!({"status": {"phase": "Succeeded"}});
         let failed = json!({"status": {"phase": "Failed"}});

@@ -132,7 +132,7 @@ fn digests(session: &Session) -> anyhow::Result<BTreeMap<String, String>> {
             let mut value = object.value.clone();
             if object.kind == "Secret" {
                 for key in ["stringData", "data"] {
-                    if let Some(values) = value.get_mut(key).and_then(|v| v.as_mapping_mut()) {
+                    if let Some(values) = value.get_mut(key).and_then(|v| v.as_object_mut()) {
                         values.values_mut().for_each(|v| *v = "(masked)".into());
                     }
                 }

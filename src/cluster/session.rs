@@ -187,7 +187,7 @@ impl Session {
             };
             let deployment = serde_json::to_value(&deployment)?;
             let metrics: Vec<&str> = hpa.value["spec"]["metrics"]
-                .as_sequence()
+                .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|metric| metric["resource"]["name"].as_str())

@@ -122,7 +122,7 @@ fn data_volumes<'a>(session: &Session, state: &'a LiveState) -> Vec<&'a LiveObje
         .filter(|object| object.kind == "StatefulSet")
         .flat_map(|object| {
             object.value["spec"]["volumeClaimTemplates"]
-                .as_sequence()
+                .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|template| template["metadata"]["name"].as_str())

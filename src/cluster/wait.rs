@@ -9,7 +9,7 @@ use futures::future::join_all;
 use serde_json::Value;
 
 use super::live;
-use super::readiness::{job_pod_selector, job_pods_succeeded, readiness, Readiness};
+use super::readiness::{job_pods_succeeded, pod_selector, readiness, stuck_pod, Readiness};
 use super::session::Session;
 use super::state::LiveObject;
 use crate::render::Object;
@@ -25,6 +25,9 @@ pub async fn until_ready(session: &Session, stderr: &mut dyn Write) -> anyhow::R
     let started = Instant::now();
     let mut last_seen: Vec<Option<Readiness>> = vec![None; watched.len()];
     loop {
+        // A pod is unschedulable for a moment while its volume binds: why
+        // a pod is stuck is worth saying only after a few seconds.
+        let patient = started.elapsed() >= STUCK_AFTER;
         let states = join_all(watched.iter().map(|object| async move {
             let api = session.api(object)?;
             let Some(live) = live::get(&api, &object.name).await? else {
@@ -32,10 +35,16 @@ pub async fn until_ready(session: &Session, stderr: &mut dyn Write) -> anyhow::R
             };
             let live = serde_json::to_value(&live)?;
             let state = readiness(&object.kind, &live);
-            if object.kind == "Job" && matches!(state, Readiness::Pending(_)) {
-                return job_by_its_pods(session, &live, state).await;
+            match (object.kind.as_str(), &state) {
+                ("Job", Readiness::Pending(_)) => job_by_its_pods(session, &live, state).await,
+                ("StatefulSet", Readiness::Pending(reason)) if patient => {
+                    Ok(match stuck(session, &live).await {
+                        Some(why) => Readiness::Pending(format!("{reason}; {why}")),
+                        None => state,
+                    })
+                }
+                _ => Ok::<_, anyhow::Error>(state),
             }
-            Ok::<_, anyhow::Error>(state)
         }))
         .await
         .into_iter()
@@ -87,6 +96,21 @@ pub async fn until_ready(session: &Session, stderr: &mut dyn Write) -> anyhow::R
     }
 }
 
+const STUCK_AFTER: Duration = Duration::from_secs(5);
+
+/// Why a pod of `workload` does not start, if one is stuck; nothing when
+/// its pods cannot be read (only a help for the user, never a condition).
+async fn stuck(session: &Session, workload: &Value) -> Option<String> {
+    let selector = pod_selector(workload)?;
+    let mut pods = live::list(&session.pods().ok()?, &selector).await.ok()?;
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let pods: Vec<Value> = pods
+        .iter()
+        .filter_map(|pod| serde_json::to_value(pod).ok())
+        .collect();
+    stuck_pod(&pods)
+}
+
 /// A running Job is done once its pods say so, seconds before the Job
 /// controller does; otherwise it stays `pending`. Only a shortcut: when the
 /// pods cannot be read (a user not allowed to list them, say), the Job's
@@ -96,7 +120,7 @@ async fn job_by_its_pods(
     job: &Value,
     pending: Readiness,
 ) -> anyhow::Result<Readiness> {
-    let Some(selector) = job_pod_selector(job) else {
+    let Some(selector) = pod_selector(job) else {
         return Ok(pending);
     };
     let Ok(pods) = live::list(&session.pods()?, &selector).await else {

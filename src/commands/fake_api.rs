@@ -286,7 +286,7 @@ impl FakeApi {
                 None => not_found(),
             },
             "PATCH" => {
-                let applied: Value = serde_yaml::from_str(&body).unwrap_or(Value::Null);
+                let applied: Value = crate::yaml::from_str(&body).unwrap_or(Value::Null);
                 let mut result = objects.get(&path).cloned().unwrap_or_else(|| json!({}));
                 merge(&mut result, &applied);
                 record_manager(&mut result, &query, "Apply");

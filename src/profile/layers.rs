@@ -3,17 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::{Mapping, Value};
+use serde_json::{Map, Value};
 
 use super::path::{KeyPath, Segment};
+use super::positions::Positions;
 
 /// One layer: a profile file, or one `--set`/`--namespace` override.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// How the user named it: the file path, or `--set a.b=c`.
     pub label: String,
-    /// The file's text, to find lines in; `None` for command-line overrides.
-    pub text: Option<String>,
+    /// Where the file writes each key; `None` for command-line overrides.
+    pub positions: Option<Positions>,
 }
 
 /// Where a key of the merged profile came from.
@@ -36,14 +37,14 @@ impl Layers {
     pub fn new() -> Self {
         Layers {
             sources: Vec::new(),
-            merged: Value::Mapping(Mapping::new()),
+            merged: Value::Object(Map::new()),
             origins: BTreeMap::new(),
         }
     }
 
     /// Adds a parsed profile file on top of the earlier ones.
-    pub fn push_file(&mut self, label: String, text: String, value: Value) {
-        let source = self.add_source(label, Some(text));
+    pub fn push_file(&mut self, label: String, positions: Positions, value: Value) {
+        let source = self.add_source(label, Some(positions));
         let mut merged = std::mem::take(&mut self.merged);
         self.merge(
             &mut merged,
@@ -66,16 +67,16 @@ impl Layers {
         for segment in &path.0 {
             if node.is_null() {
                 *node = match segment {
-                    Segment::Key(_) => Value::Mapping(Mapping::new()),
-                    Segment::Index(_) => Value::Sequence(Vec::new()),
+                    Segment::Key(_) => Value::Object(Map::new()),
+                    Segment::Index(_) => Value::Array(Vec::new()),
                 };
             }
             let kind = describe(node);
             node = match (segment, node) {
-                (Segment::Key(key), Value::Mapping(map)) => {
-                    map.entry(Value::String(key.clone())).or_insert(Value::Null)
+                (Segment::Key(key), Value::Object(map)) => {
+                    map.entry(key.clone()).or_insert(Value::Null)
                 }
-                (Segment::Index(index), Value::Sequence(items)) => {
+                (Segment::Index(index), Value::Array(items)) => {
                     if *index > items.len() {
                         return Err(format!(
                             "{walked} has {} entries; the index may be at most {} (to add one)",
@@ -124,8 +125,8 @@ impl Layers {
         }
     }
 
-    fn add_source(&mut self, label: String, text: Option<String>) -> usize {
-        self.sources.push(Source { label, text });
+    fn add_source(&mut self, label: String, positions: Option<Positions>) -> usize {
+        self.sources.push(Source { label, positions });
         self.sources.len() - 1
     }
 
@@ -138,7 +139,7 @@ impl Layers {
         source: usize,
     ) {
         match (base, overlay) {
-            (Value::Mapping(base_map), Value::Mapping(overlay_map)) => {
+            (Value::Object(base_map), Value::Object(overlay_map)) => {
                 self.origins.insert(
                     at.clone(),
                     Origin {
@@ -147,8 +148,7 @@ impl Layers {
                     },
                 );
                 for (key, value) in overlay_map {
-                    let name = key_text(&key);
-                    let (at, from) = (at.key(&name), from.key(&name));
+                    let (at, from) = (at.key(&key), from.key(&key));
                     match base_map.get_mut(&key) {
                         Some(existing) => self.merge(existing, value, &at, &from, source),
                         None => {
@@ -158,7 +158,7 @@ impl Layers {
                     }
                 }
             }
-            (Value::Sequence(base_items), Value::Sequence(overlay_items))
+            (Value::Array(base_items), Value::Array(overlay_items))
                 if named_entries(base_items) && named_entries(&overlay_items) =>
             {
                 // Lists of named entries (autoscaling) merge entry by entry.
@@ -214,13 +214,12 @@ impl Layers {
         let mut pending = vec![(at.clone(), value, from.clone())];
         while let Some((at, value, from)) = pending.pop() {
             match value {
-                Value::Mapping(map) => {
+                Value::Object(map) => {
                     for (key, child) in map {
-                        let name = key_text(&key);
-                        pending.push((at.key(&name), child, from.key(&name)));
+                        pending.push((at.key(&key), child, from.key(&key)));
                     }
                 }
-                Value::Sequence(items) => {
+                Value::Array(items) => {
                     for (index, child) in items.into_iter().enumerate() {
                         pending.push((at.index(index), child, from.index(index)));
                     }
@@ -238,24 +237,14 @@ fn named_entries(items: &[Value]) -> bool {
         .all(|item| matches!(item.get("name"), Some(Value::String(_))))
 }
 
-pub fn key_text(key: &Value) -> String {
-    match key {
-        Value::String(text) => text.clone(),
-        other => serde_yaml::to_string(other)
-            .map(|text| text.trim_end().to_owned())
-            .unwrap_or_default(),
-    }
-}
-
 pub fn describe(value: &Value) -> &'static str {
     match value {
         Value::Null => "empty",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 
@@ -267,7 +256,7 @@ pub fn parse_set_value(raw: &str) -> Value {
         .strip_prefix('{')
         .and_then(|rest| rest.strip_suffix('}'))
     {
-        Some(inner) => Value::Sequence(
+        Some(inner) => Value::Array(
             inner
                 .split(',')
                 .map(str::trim)
@@ -285,7 +274,13 @@ fn parse_set_scalar(raw: &str) -> Value {
     if raw.contains(['[', '{']) {
         return Value::String(raw.to_owned());
     }
-    match serde_yaml::from_str::<Value>(raw) {
+    // Digits beyond 64 bits stay text (the parser would round them).
+    let integer = raw
+        .trim_start_matches(['-', '+'])
+        .bytes()
+        .all(|b| b.is_ascii_digit());
+    match crate::yaml::from_str::<Value>(raw) {
+        Ok(Value::Number(number)) if number.is_f64() && integer => Value::String(raw.to_owned()),
         Ok(value @ (Value::Bool(_) | Value::Number(_))) => value,
         Ok(Value::Null) if raw == "null" => Value::Null,
         _ => Value::String(raw.to_owned()),
@@ -297,13 +292,14 @@ mod tests {
     use super::*;
 
     fn yaml(text: &str) -> Value {
-        serde_yaml::from_str(text).unwrap()
+        crate::yaml::from_str(text).unwrap()
     }
 
     fn layered(files: &[&str]) -> Layers {
         let mut layers = Layers::new();
         for (index, text) in files.iter().enumerate() {
-            layers.push_file(format!("f{index}.yaml"), text.to_string(), yaml(text));
+            let (value, positions) = super::super::positions::read(text).unwrap();
+            layers.push_file(format!("f{index}.yaml"), positions, value);
         }
         layers
     }

@@ -3,9 +3,9 @@
 mod bounded;
 mod error;
 mod layers;
-mod locate;
 mod model;
 mod path;
+mod positions;
 mod validate;
 mod values;
 
@@ -146,47 +146,28 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
                     ),
                 )
             })?;
-        if !bounded::within_flow_depth(&text) {
-            return Err(whole_file(
-                None,
-                format!(
-                    "[ and {{ nest more than {} levels deep; a profile is a few levels deep",
-                    bounded::MAX_FLOW_DEPTH
+        let (value, positions) = positions::read(&text).map_err(|error| {
+            let message = match &error.key {
+                Some(_) => error.message,
+                None if error.too_large => format!(
+                    "{}; a profile holds a few hundred values, a few levels deep",
+                    error.message
                 ),
-            )
-            .into());
-        }
-        if !bounded::within_value_limit(&text) {
-            return Err(whole_file(
-                None,
-                format!(
-                    "holds more than {} values once its YAML aliases are expanded; a profile has a few hundred",
-                    bounded::MAX_PROFILE_VALUES
-                ),
-            )
-            .into());
-        }
-        let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|error| {
-            let position = error.location().map(|l| (l.line(), l.column()));
-            let reason = yaml_reason(&error);
-            // A number too large for YAML is valid YAML: name its key.
-            match reason.split_once(": invalid type: integer `") {
-                Some((key, rest)) => Problem {
-                    key: key.to_owned(),
-                    message: error::humanize(&format!("invalid type: integer `{rest}")),
-                    ..whole_file(position, String::new())
-                },
-                None => whole_file(position, format!("not valid YAML: {reason}")),
+                None => format!("not valid YAML: {}", error.message),
+            };
+            Problem {
+                key: error.key.unwrap_or_default(),
+                ..whole_file(error.position, message)
             }
         })?;
         match value {
-            serde_yaml::Value::Mapping(ref map) if !map.is_empty() => {
-                layers.push_file(label, text, value)
+            serde_json::Value::Object(ref map) if !map.is_empty() => {
+                layers.push_file(label, positions, value)
             }
-            serde_yaml::Value::Null => {
+            serde_json::Value::Null => {
                 return Err(whole_file(None, "the profile is empty; start from one of profiles/*.yaml".to_owned()).into())
             }
-            serde_yaml::Value::Mapping(_) => {
+            serde_json::Value::Object(_) => {
                 return Err(whole_file(None, "the profile is an empty mapping; start from one of profiles/*.yaml".to_owned()).into())
             }
             other => {
@@ -202,8 +183,11 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
     let file_password = ["redis", "auth", "password"]
         .iter()
         .try_fold(&layers.merged, |node, key| node.get(*key));
-    if let Some(password) = file_password.and_then(|value| serde_yaml::to_string(value).ok()) {
-        crate::redact::register(password.trim_end());
+    if let Some(password) = file_password {
+        match password {
+            serde_json::Value::String(text) => crate::redact::register(text),
+            other => crate::redact::register(&other.to_string()),
+        }
     }
     let overrides = request
         .sets
@@ -232,7 +216,7 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
             (
                 format!("--namespace {namespace}"),
                 KeyPath::root().key("namespace"),
-                serde_yaml::Value::String(namespace.clone()),
+                serde_json::Value::String(namespace.clone()),
             )
         }));
     for (label, path, value) in overrides {
@@ -248,28 +232,15 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
     Ok(layers)
 }
 
-/// serde_yaml appends " at line L column C" to its messages; we print the
-/// position in front, as compilers do.
-fn yaml_reason(error: &serde_yaml::Error) -> String {
-    let message = error.to_string();
-    match error.location() {
-        Some(location) => {
-            let suffix = format!(" at line {} column {}", location.line(), location.column());
-            message.replace(&suffix, "")
-        }
-        None => message,
-    }
-}
-
 fn problem_at(layers: &Layers, path: &KeyPath, message: String) -> Problem {
     let key = path.to_string();
     match layers.origin_of(path) {
         Some((source, source_path)) if !path.is_root() => Problem {
             origin: source.label.clone(),
             position: source
-                .text
-                .as_deref()
-                .and_then(|text| nearest_line(text, source_path)),
+                .positions
+                .as_ref()
+                .and_then(|positions| positions::nearest(positions, source_path)),
             key,
             message,
         },
@@ -279,7 +250,7 @@ fn problem_at(layers: &Layers, path: &KeyPath, message: String) -> Problem {
                 .sources
                 .iter()
                 .rev()
-                .find(|source| source.text.is_some())
+                .find(|source| source.positions.is_some())
                 .map(|source| source.label.clone())
                 .unwrap_or_default(),
             position: None,
@@ -287,16 +258,4 @@ fn problem_at(layers: &Layers, path: &KeyPath, message: String) -> Problem {
             message,
         },
     }
-}
-
-/// The line of `path`, or of the closest enclosing key the file does have
-/// (a default that conflicts with a key the file sets).
-fn nearest_line(text: &str, mut path: KeyPath) -> Option<(usize, usize)> {
-    while !path.is_root() {
-        if let Some(position) = locate::locate(text, &path) {
-            return Some(position);
-        }
-        path.0.pop();
-    }
-    None
 }

@@ -308,10 +308,10 @@ impl<'de> Deserialize<'de> for ResourceName {
 impl<'de> Deserialize<'de> for KubeQuantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Kubernetes accepts a bare number for a quantity; so do we.
-        let value = serde_yaml::Value::deserialize(deserializer)?;
+        let value = serde_json::Value::deserialize(deserializer)?;
         let text = match &value {
-            serde_yaml::Value::String(text) => text.clone(),
-            serde_yaml::Value::Number(number) => number.to_string(),
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Number(number) => number.to_string(),
             _ => {
                 return Err(D::Error::custom(
                     "expected a quantity such as 100m or 128Mi",

@@ -11,8 +11,8 @@ use k8s_openapi::api::{
     networking::v1::NetworkPolicy,
     policy::v1::PodDisruptionBudget,
 };
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use serde_yaml::{Mapping, Value};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{Map, Value};
 
 use super::context::object_labels;
 
@@ -176,15 +176,15 @@ impl Object {
 
         let labels = document
             .get_mut("metadata")
-            .and_then(Value::as_mapping_mut)
+            .and_then(Value::as_object_mut)
             .ok_or_else(|| (label.clone(), "has no metadata".to_owned()))?
-            .entry(Value::from("labels"))
-            .or_insert_with(|| Value::Mapping(Mapping::new()));
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()));
         let labels = labels
-            .as_mapping_mut()
+            .as_object_mut()
             .ok_or_else(|| (label.clone(), "metadata.labels is not a mapping".to_owned()))?;
         for (key, value) in object_labels(profile, component) {
-            labels.insert(Value::from(key), Value::from(value));
+            labels.insert(key.to_owned(), Value::from(value));
         }
 
         let Some(info) = kind_info(&api_version, &kind) else {
@@ -221,21 +221,16 @@ impl Object {
     }
 
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(&self.value).expect("a YAML value always serializes")
+        crate::yaml::to_string(&self.value)
     }
 }
 
 /// Splits a template's output into its non-empty YAML documents.
 pub(super) fn documents(text: &str) -> Result<Vec<Value>, String> {
-    let mut documents = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
-        let value =
-            Value::deserialize(document).map_err(|error| format!("not valid YAML: {error}"))?;
-        if !value.is_null() {
-            documents.push(value);
-        }
-    }
-    Ok(documents)
+    crate::yaml::documents(text).map_err(|error| match error.position {
+        Some((line, column)) => format!("not valid YAML at {line}:{column}: {error}"),
+        None => format!("not valid YAML: {error}"),
+    })
 }
 
 /// Parses `document` into its Kubernetes type and prints it back. What the
@@ -245,7 +240,7 @@ pub(super) fn documents(text: &str) -> Result<Vec<Value>, String> {
 fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value, String> {
     let typed: T = serde_path_to_error::deserialize(document.clone())
         .map_err(|error| format!("{}: {}", error.path(), error.inner()))?;
-    let printed = serde_yaml::to_value(&typed).map_err(|error| error.to_string())?;
+    let printed = serde_json::to_value(&typed).map_err(|error| error.to_string())?;
     if let Some(path) = first_difference(document, &printed, String::new()) {
         return Err(format!(
             "{path} is not a field of this kind (or has the wrong shape)"
@@ -260,7 +255,7 @@ fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value
 /// A custom resource has no type here: its spec must be a mapping; the
 /// server that serves the kind checks the rest.
 fn custom_resource(document: &Value) -> Result<Value, String> {
-    if document.get("spec").is_some_and(Value::is_mapping) {
+    if document.get("spec").is_some_and(Value::is_object) {
         Ok(document.clone())
     } else {
         Err(".spec is required but missing".to_owned())
@@ -271,8 +266,7 @@ fn custom_resource(document: &Value) -> Result<Value, String> {
 /// differently.
 fn first_difference(left: &Value, right: &Value, path: String) -> Option<String> {
     match (left, right) {
-        (Value::Mapping(left), Value::Mapping(right)) => left.iter().find_map(|(key, value)| {
-            let key = key.as_str().unwrap_or("?");
+        (Value::Object(left), Value::Object(right)) => left.iter().find_map(|(key, value)| {
             let child = if path.is_empty() {
                 key.to_owned()
             } else {
@@ -283,7 +277,7 @@ fn first_difference(left: &Value, right: &Value, path: String) -> Option<String>
                 None => Some(child),
             }
         }),
-        (Value::Sequence(left), Value::Sequence(right)) if left.len() == right.len() => left
+        (Value::Array(left), Value::Array(right)) if left.len() == right.len() => left
             .iter()
             .zip(right)
             .enumerate()
@@ -304,7 +298,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Result<Object, (String, String)> {
-        Object::checked(serde_yaml::from_str(text).unwrap(), "demo", "redis", 0)
+        Object::checked(crate::yaml::from_str(text).unwrap(), "demo", "redis", 0)
     }
 
     #[test]

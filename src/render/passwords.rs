@@ -2,7 +2,7 @@
 //! and every password Redis accepts. Outside a password change these are
 //! one password; during one, Redis accepts two (see `cluster::password`).
 
-use serde_yaml::Value;
+use serde_json::json;
 
 use super::context::{ACCEPTED_KEY, PASSWORD_CHECKSUM_ANNOTATION, SECRET_KEY};
 use super::Object;
@@ -81,10 +81,10 @@ impl Passwords {
         for object in &mut objects {
             match object.kind.as_str() {
                 "Secret" if object.name == secret => {
-                    let mut data = serde_yaml::Mapping::new();
-                    data.insert(SECRET_KEY.into(), self.sent.as_str().into());
-                    data.insert(ACCEPTED_KEY.into(), self.accepted.join(" ").into());
-                    object.value["stringData"] = Value::Mapping(data);
+                    object.value["stringData"] = json!({
+                        SECRET_KEY: self.sent,
+                        ACCEPTED_KEY: self.accepted.join(" "),
+                    });
                 }
                 "StatefulSet" => {
                     object.value["spec"]["template"]["metadata"]["annotations"]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use cafectl::profile::{self, ProfileRequest, SetOverride, ValidProfile};
 use cafectl::render::{self, Object};
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::resp::Connection;
 
@@ -294,15 +294,15 @@ impl Lab {
         );
         let mut pod_spec = statefulset.value["spec"]["template"]["spec"].clone();
         let mut command = vec![
-            serde_yaml::Value::from("sh"),
+            Value::from("sh"),
             "-c".into(),
             script.into(),
             "shrink.sh".into(),
         ];
-        command.extend(going.iter().map(|pod| serde_yaml::Value::from(*pod)));
-        for container in pod_spec["containers"].as_sequence_mut().unwrap() {
+        command.extend(going.iter().map(|pod| Value::from(*pod)));
+        for container in pod_spec["containers"].as_array_mut().unwrap() {
             if container["name"] == "redis" {
-                container["command"] = serde_yaml::Value::Sequence(command.clone());
+                container["command"] = Value::Array(command.clone());
             }
         }
         let pod_name = format!("{}-{ordinal}", statefulset.name);
@@ -400,7 +400,7 @@ impl Lab {
         log_name: &str,
     ) -> Child {
         let spec = pod_spec["containers"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
             .find(|candidate| candidate["name"] == container)
@@ -411,10 +411,10 @@ impl Lab {
         // -> the directory of that volume in this pod.
         let mut mounts: Vec<(String, PathBuf)> = Vec::new();
         for mount in pod_spec["containers"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
-            .flat_map(|c| c["volumeMounts"].as_sequence().unwrap())
+            .flat_map(|c| c["volumeMounts"].as_array().unwrap())
         {
             let local = directory.join(mount["name"].as_str().unwrap());
             fs::create_dir_all(&local).unwrap();
@@ -439,10 +439,10 @@ impl Lab {
                 None => text,
             }
         };
-        for mount in spec["volumeMounts"].as_sequence().unwrap() {
+        for mount in spec["volumeMounts"].as_array().unwrap() {
             let volume_name = mount["name"].as_str().unwrap();
             let volume = pod_spec["volumes"]
-                .as_sequence()
+                .as_array()
                 .unwrap()
                 .iter()
                 .find(|volume| volume["name"] == volume_name);
@@ -457,8 +457,8 @@ impl Lab {
             } else {
                 continue; // emptyDir or a volume claim: a plain directory
             };
-            for (file, text) in data.as_mapping().unwrap() {
-                let path = directory.join(volume_name).join(file.as_str().unwrap());
+            for (file, text) in data.as_object().unwrap() {
+                let path = directory.join(volume_name).join(file);
                 // Replaced, never rewritten in place: the pod's other
                 // container may be reading it (a shell reads its script as
                 // it runs), as the kubelet swaps ConfigMap files atomically.
@@ -469,14 +469,14 @@ impl Lab {
         }
 
         let command: Vec<String> = spec["command"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
             .map(|arg| localize(arg.as_str().unwrap()))
             .collect();
         let mut environment = BTreeMap::new();
         // (The password is a file, from the Secret volume above.)
-        for variable in spec["env"].as_sequence().into_iter().flatten() {
+        for variable in spec["env"].as_array().into_iter().flatten() {
             let name = variable["name"].as_str().unwrap().to_owned();
             let value = if let Some(value) = variable["value"].as_str() {
                 value.to_owned()
