@@ -14,6 +14,7 @@ use super::destructive::topology_of;
 use super::exec;
 use super::session::Session;
 use super::state::LiveState;
+use super::wait::{self, Watched};
 use super::FIELD_MANAGER;
 
 /// A sentinel master among the going pods hands over within this long.
@@ -134,36 +135,28 @@ impl Shrink {
             .await
             .with_context(|| format!("cannot scale {} to {} pods", self.statefulset, self.after))?;
         let pods = session.pods()?;
-        let started = Instant::now();
-        let mut reported = None;
-        loop {
-            let mut remaining = Vec::new();
-            for pod in &self.going {
-                if super::live::get(&pods, pod).await?.is_some() {
-                    remaining.push(pod.as_str());
-                }
-            }
-            if remaining.is_empty() {
-                return Ok(());
-            }
-            if reported != Some(remaining.len()) {
-                writeln!(
-                    stderr,
-                    "shrinking: waiting for {} to go ({}s)",
-                    remaining.join(", "),
-                    started.elapsed().as_secs()
-                )?;
-                reported = Some(remaining.len());
-            }
-            if started.elapsed() >= session.timeout {
-                anyhow::bail!(
-                    "timed out after {}s waiting for {} to go; `cafectl apply` again continues",
-                    session.timeout.as_secs(),
-                    remaining.join(", ")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let labels: Vec<String> = self
+            .going
+            .iter()
+            .map(|pod| format!("Pod/{}/{pod}", session.namespace()))
+            .collect();
+        let going: Vec<Watched> = self
+            .going
+            .iter()
+            .zip(&labels)
+            .map(|(name, label)| Watched {
+                label,
+                api: &pods,
+                name,
+            })
+            .collect();
+        wait::until_gone(
+            &going,
+            session.timeout,
+            "\n`cafectl apply` again continues",
+            stderr,
+        )
+        .await
     }
 
     async fn move_off(&self, session: &Session, stderr: &mut dyn Write) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ use super::outcome::Outcomes;
 use super::plan::{removal_of, Kept, Removal};
 use super::session::Session;
 use super::state::{LiveObject, LiveState};
-use super::wait;
+use super::wait::{self, Watched};
 
 /// Objects every namespace has or that follow other objects; they do not
 /// make a namespace "in use": the CA bundle and default account that
@@ -183,7 +183,12 @@ pub async fn execute(
         release_fields(found).await?;
         out.record(&found.label, "released", None)?;
     }
-    wait::until_gone(&teardown.delete, session.timeout, log).await?;
+    let going: Vec<Watched> = teardown
+        .delete
+        .iter()
+        .map(|&object| object.into())
+        .collect();
+    wait::until_gone(&going, session.timeout, "", log).await?;
     for found in &teardown.delete {
         out.record(&found.label, "deleted", None)?;
     }
@@ -210,7 +215,7 @@ pub async fn execute(
         return Ok(());
     }
     live::delete(&namespace.api, &namespace.name).await?;
-    wait::until_gone(&[namespace], session.timeout, log).await?;
+    wait::until_gone(&[namespace.into()], session.timeout, "", log).await?;
     out.record(&namespace.label, "deleted", None)?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 
 use super::live;
@@ -164,42 +165,59 @@ async fn job_by_its_pods(
 /// The lines a cafectl Job's script logs about its progress start so.
 const JOB_LOG_PREFIX: &str = "cluster-bootstrap: ";
 
-/// Polls until every object of `objects` is gone.
+/// An object a wait watches: how it is printed and where to ask for it.
+pub struct Watched<'a> {
+    pub label: &'a str,
+    pub api: &'a Api<DynamicObject>,
+    pub name: &'a str,
+}
+
+impl<'a> From<&'a LiveObject> for Watched<'a> {
+    fn from(object: &'a LiveObject) -> Self {
+        Watched {
+            label: &object.label,
+            api: &object.api,
+            name: &object.name,
+        }
+    }
+}
+
+/// Polls until every object of `objects` is gone; a timeout names what is
+/// left and `then`, what the user can do next.
 pub async fn until_gone(
-    objects: &[&LiveObject],
+    objects: &[Watched<'_>],
     timeout: Duration,
+    then: &str,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut reported = None;
     loop {
-        let present = join_all(
-            objects
-                .iter()
-                .map(|found| live::get(&found.api, &found.name)),
-        )
-        .await;
+        let present = join_all(objects.iter().map(|found| live::get(found.api, found.name))).await;
         let remaining: Vec<&str> = objects
             .iter()
             .zip(present)
             .filter(|(_, live)| !matches!(live, Ok(None)))
-            .map(|(found, _)| found.label.as_str())
+            .map(|(found, _)| found.label)
             .collect();
         if remaining.is_empty() {
             return Ok(());
         }
         if reported != Some(remaining.len()) {
+            let what = match remaining.as_slice() {
+                [one] => (*one).to_owned(),
+                many => format!("{} objects", many.len()),
+            };
             writeln!(
                 stderr,
-                "waiting for {} object(s) to go ({}s)",
-                remaining.len(),
+                "waiting for {what} to go ({}s)",
                 started.elapsed().as_secs()
             )?;
             reported = Some(remaining.len());
         }
         if started.elapsed() >= timeout {
             anyhow::bail!(
-                "timed out after {}s; still present:\n  {}",
+                "timed out after {}s; still present:\n  {}{then}",
                 timeout.as_secs(),
                 remaining.join("\n  ")
             );
