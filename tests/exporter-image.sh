@@ -14,7 +14,7 @@ ctr_k8s() {
     ctr --address "$socket" --namespace k8s.io "$@"
 }
 
-if ctr_k8s images ls -q | grep -qx "$image"; then
+if [ -n "$(ctr_k8s images ls -q "name==$image")" ]; then
     echo "$image"
     exit 0
 fi
