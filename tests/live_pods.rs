@@ -74,6 +74,15 @@ macro_rules! measured {
     }};
 }
 
+/// `args`, then `--set SET` for each of `sets`.
+fn with_sets<'a>(args: &[&'a str], sets: &[&'a str]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    for set in sets {
+        all.extend(["--set", set]);
+    }
+    all
+}
+
 /// What a cluster test needs, from `lab env` (tests/run.sh exports it).
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -499,11 +508,7 @@ impl Live {
 
     /// `apply` with `flags` exits 0 with `--set` changes; what it printed.
     fn apply_with(&self, profile: &str, flags: &[&str], sets: &[&str]) -> String {
-        let mut args = vec!["apply", "--timeout", "3m"];
-        args.extend_from_slice(flags);
-        for set in sets {
-            args.extend(["--set", set]);
-        }
+        let args = with_sets(&[&["apply", "--timeout", "3m"], flags].concat(), sets);
         let started = Instant::now();
         let apply = self.cafectl(profile, &args);
         assert_eq!(apply.status.code(), Some(0), "{}", common::describe(&apply));
@@ -527,25 +532,10 @@ impl Live {
         self.start_client();
         let checked = self.client(&["check", "first", "50"]).unwrap();
         assert_eq!(checked["ok"], 50, "{checked}");
-        let mut diff = vec!["diff"];
-        for set in sets {
-            diff.extend(["--set", set]);
-        }
-        let diff = self.cafectl(profile, &diff);
+        let diff = self.cafectl(profile, &with_sets(&["diff"], sets));
         assert_eq!(diff.status.code(), Some(0), "{}", common::describe(&diff));
         // status: healthy, a row per pod, exactly one master per shard.
-        let mut status = vec!["status", "-o", "json"];
-        for set in sets {
-            status.extend(["--set", set]);
-        }
-        let healthy = self.cafectl(profile, &status);
-        assert_eq!(
-            healthy.status.code(),
-            Some(0),
-            "{}",
-            common::describe(&healthy)
-        );
-        let healthy: Value = serde_json::from_slice(&healthy.stdout).unwrap();
+        let healthy = self.status(profile, sets, 0);
         assert_eq!(healthy["healthy"], true, "{healthy}");
         let pods = healthy["pods"].as_array().unwrap();
         assert_eq!(pods.len(), self.pod_names().len(), "{healthy}");
@@ -569,21 +559,22 @@ impl Live {
         std::thread::sleep(Duration::from_secs(6));
     }
 
+    /// What `status -o json` with `sets` printed; it exited with `exit`.
+    fn status(&self, profile: &str, sets: &[&str], exit: i32) -> Value {
+        let status = self.cafectl(profile, &with_sets(&["status", "-o", "json"], sets));
+        assert_eq!(
+            status.status.code(),
+            Some(exit),
+            "{}",
+            common::describe(&status)
+        );
+        serde_json::from_slice(&status.stdout).unwrap()
+    }
+
     /// `status -o json` exits 1, unhealthy, with a problem of `pod` that
     /// `says` so.
     fn status_is_unhealthy_naming(&self, profile: &str, sets: &[&str], pod: &str, says: &str) {
-        let mut status = vec!["status", "-o", "json"];
-        for set in sets {
-            status.extend(["--set", set]);
-        }
-        let unhealthy = self.cafectl(profile, &status);
-        assert_eq!(
-            unhealthy.status.code(),
-            Some(1),
-            "{}",
-            common::describe(&unhealthy)
-        );
-        let unhealthy: Value = serde_json::from_slice(&unhealthy.stdout).unwrap();
+        let unhealthy = self.status(profile, sets, 1);
         assert_eq!(unhealthy["healthy"], false, "{unhealthy}");
         assert!(
             unhealthy["problems"]
@@ -1270,19 +1261,8 @@ fn cluster_survives_full_restarts_and_a_rolling_update() {
 /// `cafectl status` says `masters` masters hold the 16384 slots, each a
 /// fair share.
 fn slots_spread(live: &Live, masters: usize, sets: &[&str]) {
-    let mut args = vec![
-        "status",
-        "-o",
-        "json",
-        "--set",
-        ROLLED_MAXMEMORY_SET,
-        "--set",
-        NEW_PASSWORD_SET,
-    ];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    let status = live.cafectl("cluster", &args);
+    let sets = [&[ROLLED_MAXMEMORY_SET, NEW_PASSWORD_SET], sets].concat();
+    let status = live.cafectl("cluster", &with_sets(&["status", "-o", "json"], &sets));
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     let slots: Vec<u64> = status["pods"]
         .as_array()
