@@ -52,6 +52,14 @@ pub fn documents(text: &str) -> Result<Vec<Value>, YamlError> {
         .collect())
 }
 
+/// Whether `number`, read from the scalar `written`, is an integer beyond
+/// 64 bits that the parser could only read as a floating point number,
+/// rounded (a number that would pass for another).
+pub fn is_rounded_integer(number: &serde_json::Number, written: &str) -> bool {
+    let digits = written.trim_start_matches(['-', '+']);
+    number.is_f64() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `value` as block YAML; a string with line breaks as a `|` block, any
 /// other on one line however long (a folded `>` line reads badly in a
 /// ConfigMap's values).

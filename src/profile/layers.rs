@@ -274,13 +274,11 @@ fn parse_set_scalar(raw: &str) -> Value {
     if raw.contains(['[', '{']) {
         return Value::String(raw.to_owned());
     }
-    // Digits beyond 64 bits stay text (the parser would round them).
-    let integer = raw
-        .trim_start_matches(['-', '+'])
-        .bytes()
-        .all(|b| b.is_ascii_digit());
     match crate::yaml::from_str::<Value>(raw) {
-        Ok(Value::Number(number)) if number.is_f64() && integer => Value::String(raw.to_owned()),
+        // Digits beyond 64 bits stay text (the parser would round them).
+        Ok(Value::Number(number)) if crate::yaml::is_rounded_integer(&number, raw) => {
+            Value::String(raw.to_owned())
+        }
         Ok(value @ (Value::Bool(_) | Value::Number(_))) => value,
         Ok(Value::Null) if raw == "null" => Value::Null,
         _ => Value::String(raw.to_owned()),

@@ -86,8 +86,7 @@ impl File<'_> {
                 .zip(span.byte_len())
                 .and_then(|(start, len)| self.text.get(start as usize..(start + len) as usize))
                 .unwrap_or_default();
-            let digits = written.trim_start_matches(['-', '+']);
-            if number.is_f64() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if crate::yaml::is_rounded_integer(number, written) {
                 return Err(YamlError {
                     position: Some(position(&node)),
                     key: Some(at.to_string()),
