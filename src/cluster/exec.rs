@@ -7,6 +7,8 @@ use kube::api::{Api, AttachParams};
 use kube::client::UpgradeConnectionError;
 use tokio::io::AsyncBufReadExt as _;
 
+use crate::render::context::{PASSWORD_DIRECTORY, SECRET_KEY};
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExecError {
     /// The user may not exec into pods: Redis cannot be asked at all.
@@ -14,6 +16,12 @@ pub enum ExecError {
     Forbidden,
     #[error("{0}")]
     Failed(String),
+}
+
+/// `script` with its redis-cli calls authenticated by the pod's own
+/// password file (the password never on a command line).
+pub fn with_password(script: &str) -> String {
+    format!("export REDISCLI_AUTH=\"$(cat {PASSWORD_DIRECTORY}/{SECRET_KEY})\"\n{script}")
 }
 
 /// Runs `sh -c SCRIPT NAME ARGS...` in `pod`, handing `line` each line it

@@ -10,10 +10,10 @@ use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 
-use super::exec::{run, ExecError};
+use super::exec::{run, with_password, ExecError};
 use super::session::Session;
 use crate::profile::Topology;
-use crate::render::context::{PASSWORD_DIRECTORY, REDIS_PORT, SECRET_KEY, SENTINEL_PORT};
+use crate::render::context::{REDIS_PORT, SENTINEL_PORT};
 
 /// Every cluster slot.
 const SLOTS: &str = "16384";
@@ -61,8 +61,8 @@ const REPLY_WITHIN_SECONDS: u64 = 3;
 
 /// Asks every expected pod at once.
 pub async fn ask_all(session: &Session, expected: &Expected) -> Vec<(String, Answers)> {
-    let pods: Api<Pod> = Api::namespaced(session.client.clone(), session.namespace());
-    let script = script(expected);
+    let pods = session.pod_api();
+    let script = with_password(&script(expected));
     join_all(expected.pods.iter().map(|pod| {
         let (pods, script) = (pods.clone(), script.clone());
         async move {
@@ -83,8 +83,7 @@ pub async fn ask_all(session: &Session, expected: &Expected) -> Vec<(String, Ans
 /// The shell script run in each pod: a `### name` line, then a reply.
 fn script(expected: &Expected) -> String {
     let mut script = format!(
-        "export REDISCLI_AUTH=\"$(cat {PASSWORD_DIRECTORY}/{SECRET_KEY})\"\n\
-         section() {{ echo \"### $1\"; shift; timeout {REPLY_WITHIN_SECONDS} redis-cli \"$@\" 2>&1 | tr -d '\\r'; }}\n\
+        "section() {{ echo \"### $1\"; shift; timeout {REPLY_WITHIN_SECONDS} redis-cli \"$@\" 2>&1 | tr -d '\\r'; }}\n\
          section info -p {REDIS_PORT} INFO\n\
          section maxmemory -p {REDIS_PORT} CONFIG GET maxmemory\n"
     );
@@ -396,13 +395,11 @@ pub async fn until_healthy(
                 "waiting: Redis: the sentinel in {pod} still knows pods the profile no longer has: SENTINEL RESET ({}s)",
                 started.elapsed().as_secs()
             )?;
-            let pods: Api<Pod> = Api::namespaced(session.client.clone(), session.namespace());
-            let reset = format!(
-                "export REDISCLI_AUTH=\"$(cat {PASSWORD_DIRECTORY}/{SECRET_KEY})\"\n\
-                 timeout 3 redis-cli -p {SENTINEL_PORT} SENTINEL RESET {}",
+            let reset = with_password(&format!(
+                "timeout {REPLY_WITHIN_SECONDS} redis-cli -p {SENTINEL_PORT} SENTINEL RESET {}",
                 expected.master_name
-            );
-            if let Err(error) = run(&pods, pod, &reset, &["reset"], |_| {}).await {
+            ));
+            if let Err(error) = run(&session.pod_api(), pod, &reset, &["reset"], |_| {}).await {
                 writeln!(stderr, "warning: SENTINEL RESET in {pod}: {error}")?;
             }
         }

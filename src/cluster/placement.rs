@@ -8,14 +8,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
-
 use super::exec;
 use super::health::{pod_of, Expected};
 use super::live;
 use super::session::Session;
-use crate::render::context::{PASSWORD_DIRECTORY, REDIS_PORT, SECRET_KEY};
+use crate::render::context::REDIS_PORT;
 
 /// One cluster node as placement sees it: its pod, the Kubernetes node the
 /// pod runs on, and for a replica its master's pod.
@@ -87,13 +84,14 @@ pub async fn spread(
     if distinct.len() < 2 {
         return Ok(false);
     }
-    let api: Api<Pod> = Api::namespaced(session.client.clone(), session.namespace());
-    let auth = format!("export REDISCLI_AUTH=\"$(cat {PASSWORD_DIRECTORY}/{SECRET_KEY})\"\n");
+    let api = session.pod_api();
     let first = &expected.pods[0];
     let view = match exec::run(
         &api,
         first,
-        &format!("{auth}timeout 5 redis-cli -p {REDIS_PORT} CLUSTER NODES | tr -d '\\r'"),
+        &exec::with_password(&format!(
+            "timeout 5 redis-cli -p {REDIS_PORT} CLUSTER NODES | tr -d '\\r'"
+        )),
         &["cluster-nodes"],
         |_| {},
     )
@@ -121,7 +119,9 @@ pub async fn spread(
         let replicated = exec::run(
             &api,
             replica,
-            &format!("{auth}[ \"$(timeout 5 redis-cli -p {REDIS_PORT} CLUSTER REPLICATE {id} | tr -d '\\r')\" = OK ]"),
+            &exec::with_password(&format!(
+                "[ \"$(timeout 5 redis-cli -p {REDIS_PORT} CLUSTER REPLICATE {id} | tr -d '\\r')\" = OK ]"
+            )),
             &["replicate"],
             |_| {},
         )

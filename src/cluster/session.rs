@@ -126,6 +126,12 @@ impl Session {
         self.api_for(&object.api_version, &object.kind)
     }
 
+    /// The namespace's pods as their own type: to run a command in one, or
+    /// read its log.
+    pub fn pod_api(&self) -> Api<k8s_openapi::api::core::v1::Pod> {
+        Api::namespaced(self.client.clone(), self.namespace())
+    }
+
     /// The namespace's pods (a Job's, while waiting for it).
     pub fn pods(&self) -> anyhow::Result<Api<DynamicObject>> {
         self.api_for(POD.0, POD.1)

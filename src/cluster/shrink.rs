@@ -7,8 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 
 use super::destructive::topology_of;
 use super::exec;
@@ -160,7 +159,7 @@ impl Shrink {
     }
 
     async fn move_off(&self, session: &Session, stderr: &mut dyn Write) -> anyhow::Result<()> {
-        let pods: Api<Pod> = Api::namespaced(session.client.clone(), session.namespace());
+        let pods = session.pod_api();
         let mut arguments = vec!["shrink.sh"];
         arguments.extend(self.going.iter().map(String::as_str));
         let refused = || {

@@ -144,8 +144,7 @@ async fn job_by_its_pods(
     let (Readiness::Pending(reason), Some(pod)) = (&pending, running) else {
         return Ok(pending);
     };
-    let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
-        kube::Api::namespaced(session.client.clone(), session.namespace());
+    let api = session.pod_api();
     let params = kube::api::LogParams {
         tail_lines: Some(50),
         ..Default::default()
