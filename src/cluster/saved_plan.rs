@@ -3,7 +3,7 @@
 //! would do exactly what the saved diff showed. No object and no secret is
 //! stored, only digests and resourceVersions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -89,9 +89,10 @@ impl SavedPlan {
             }
         }
         let objects = digests(session)?;
-        for label in self.objects.keys().chain(objects.keys()) {
+        let labels: BTreeSet<&String> = self.objects.keys().chain(objects.keys()).collect();
+        for label in labels {
             let (saved, now) = (self.objects.get(label), objects.get(label));
-            if saved != now && !moved.iter().any(|line| line.starts_with(label.as_str())) {
+            if saved != now {
                 moved.push(match (saved, now) {
                     (Some(_), Some(_)) => {
                         format!("{label} renders differently from the profile now")
