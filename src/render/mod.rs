@@ -10,12 +10,11 @@ mod objects;
 pub mod passwords;
 mod templates;
 
-use minijinja::Environment;
+use minijinja::{Environment, Value};
 
 pub use objects::{kind_info, KindInfo, Object, Stage, KINDS};
 
 use crate::profile::{Topology, ValidProfile};
-use context::Context;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -36,7 +35,14 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
         message: error.to_string(),
     })?;
     let mut context = context::build(valid);
-    context.scripts = render_scripts(&environment, &context, valid.profile.redis.topology)?;
+    // The context is handed to the templates as one value per stage, not
+    // converted again for each template: it holds every script.
+    context.scripts = render_scripts(
+        &environment,
+        &template_values(&context),
+        valid.profile.redis.topology,
+    )?;
+    let mut values = template_values(&context);
 
     // What the pods read at start (a change rolls them), and that plus what
     // only the bootstrap Job runs (a change makes a new Job): a larger
@@ -60,8 +66,9 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
         // Config components come first; the workloads see their checksums.
         if !component.feeds_config_checksum && context.config_checksum.is_empty() {
             context.set_config_checksums(pods_digest.hex(), &job_digest.hex());
+            values = template_values(&context);
         }
-        let text = render_template(&environment, component.template.name, &context)?;
+        let text = render_template(&environment, component.template.name, &values)?;
         if component.feeds_config_checksum {
             pods_digest.update(text.as_bytes());
             job_digest.update(text.as_bytes());
@@ -95,7 +102,7 @@ pub fn to_yaml_stream(objects: &[Object]) -> String {
 
 fn render_scripts(
     environment: &Environment<'static>,
-    context: &Context,
+    context: &Value,
     topology: Topology,
 ) -> Result<std::collections::BTreeMap<String, String>, RenderError> {
     templates::SCRIPTS
@@ -110,10 +117,15 @@ fn render_scripts(
         .collect()
 }
 
+/// What the templates see of `context`.
+fn template_values(context: &context::Context) -> Value {
+    Value::from(minijinja::value::Serde(context))
+}
+
 fn render_template(
     environment: &Environment<'static>,
     name: &str,
-    context: &Context,
+    context: &Value,
 ) -> Result<String, RenderError> {
     let failed = |error: minijinja::Error| RenderError::Template {
         template: name.to_owned(),
@@ -121,6 +133,6 @@ fn render_template(
     };
     environment
         .get_template(name)
-        .and_then(|template| template.render(minijinja::value::Serde(context)))
+        .and_then(|template| template.render(context.clone()))
         .map_err(failed)
 }

@@ -238,15 +238,15 @@ pub(super) fn documents(text: &str) -> Result<Vec<Value>, String> {
 /// requires but the template left out comes back filled in: either way the
 /// two differ, and that is an error.
 fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value, String> {
-    let typed: T = serde_path_to_error::deserialize(document.clone())
+    let typed: T = serde_path_to_error::deserialize(document)
         .map_err(|error| format!("{}: {}", error.path(), error.inner()))?;
     let printed = serde_json::to_value(&typed).map_err(|error| error.to_string())?;
-    if let Some(path) = first_difference(document, &printed, String::new()) {
+    if let Some(path) = first_difference(document, &printed) {
         return Err(format!(
             "{path} is not a field of this kind (or has the wrong shape)"
         ));
     }
-    if let Some(path) = first_difference(&printed, document, String::new()) {
+    if let Some(path) = first_difference(&printed, document) {
         return Err(format!("{path} is required but missing"));
     }
     Ok(printed)
@@ -263,33 +263,62 @@ fn custom_resource(document: &Value) -> Result<Value, String> {
 }
 
 /// The first path at which `left` has something `right` lacks or holds
-/// differently.
-fn first_difference(left: &Value, right: &Value, path: String) -> Option<String> {
-    match (left, right) {
-        (Value::Object(left), Value::Object(right)) => left.iter().find_map(|(key, value)| {
-            let child = if path.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{path}.{key}")
-            };
-            match right.get(key) {
-                Some(right) => first_difference(value, right, child),
-                None => Some(child),
+/// differently, as `spec.ports[0].port`.
+fn first_difference(left: &Value, right: &Value) -> Option<String> {
+    let mut steps = Vec::new();
+    if !differs(left, right, &mut steps) {
+        return None;
+    }
+    if steps.is_empty() {
+        return Some("the object".to_owned());
+    }
+    let mut path = String::new();
+    for step in steps.iter().rev() {
+        match step {
+            Step::Key(key) if path.is_empty() => path.push_str(key),
+            Step::Key(key) => {
+                path.push('.');
+                path.push_str(key);
             }
+            Step::Index(index) => path.push_str(&format!("[{index}]")),
+        }
+    }
+    Some(path)
+}
+
+/// A step into a value: a mapping key or a list index.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Whether `left` has something `right` lacks or holds differently; if so,
+/// `steps` holds the path to it, innermost step first. (Built only on the
+/// way out of a difference: comparing equal objects allocates nothing.)
+fn differs<'a>(left: &'a Value, right: &Value, steps: &mut Vec<Step<'a>>) -> bool {
+    let found = match (left, right) {
+        (Value::Object(left), Value::Object(right)) => left.iter().find_map(|(key, value)| {
+            let deeper = match right.get(key) {
+                Some(right) => differs(value, right, steps),
+                None => true,
+            };
+            deeper.then_some(Step::Key(key))
         }),
         (Value::Array(left), Value::Array(right)) if left.len() == right.len() => left
             .iter()
             .zip(right)
             .enumerate()
             .find_map(|(index, (left, right))| {
-                first_difference(left, right, format!("{path}[{index}]"))
+                differs(left, right, steps).then_some(Step::Index(index))
             }),
-        (left, right) if left == right => None,
-        _ => Some(if path.is_empty() {
-            "the object".to_owned()
-        } else {
-            path
-        }),
+        (left, right) => return left != right,
+    };
+    match found {
+        Some(step) => {
+            steps.push(step);
+            true
+        }
+        None => false,
     }
 }
 

@@ -163,14 +163,20 @@ pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
             .keep_trailing_newline(true)
             .build()?,
     );
-    let templates = COMPONENTS
+    // Compiled when first rendered: a profile needs only its topology's
+    // scripts, and compiling is a large part of a render.
+    environment.set_loader(|name| Ok(source(name).map(str::to_owned)));
+    Ok(environment)
+}
+
+/// The text of the template called `name`.
+fn source(name: &str) -> Option<&'static str> {
+    COMPONENTS
         .iter()
         .map(|component| &component.template)
-        .chain(SCRIPTS.iter().map(|script| &script.template));
-    for template in templates {
-        environment.add_template(template.name, template.source)?;
-    }
-    Ok(environment)
+        .chain(SCRIPTS.iter().map(|script| &script.template))
+        .find(|template| template.name == name)
+        .map(|template| template.source)
 }
 
 #[cfg(test)]
