@@ -44,9 +44,9 @@ pub fn find(session: &Session, state: &LiveState) -> anyhow::Result<Vec<Destruct
             found.extend(name_switch(session, state, &label));
             continue;
         };
-        let rendered = serde_json::to_value(&object.value)?;
+        let rendered = &object.value;
         let live = serde_json::to_value(&live.object)?;
-        found.extend(changes(&rendered, &live).into_iter().map(
+        found.extend(changes(rendered, &live).into_iter().map(
             |(change, consequence, recreate)| Destructive {
                 object: label.clone(),
                 change,

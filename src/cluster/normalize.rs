@@ -15,8 +15,7 @@ const SERVER_METADATA: &[&str] = &[
     "deletionGracePeriodSeconds",
 ];
 
-pub fn normalize(object: &Value) -> Value {
-    let mut object = object.clone();
+pub fn normalize(mut object: Value) -> Value {
     if let Some(map) = object.as_object_mut() {
         map.remove("status");
         if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
@@ -37,9 +36,11 @@ pub fn normalize(object: &Value) -> Value {
 /// Replaces every Secret value (`data`, `stringData`) and every annotation
 /// whose key mentions a password or token with `*** (changed)` or
 /// `*** (unchanged)`, comparing `before` with `after` key by key.
-pub fn mask_pair(kind: &str, before: Option<&Value>, after: &Value) -> (Option<Value>, Value) {
-    let mut before = before.cloned();
-    let mut after = after.clone();
+pub fn mask_pair(
+    kind: &str,
+    mut before: Option<Value>,
+    mut after: Value,
+) -> (Option<Value>, Value) {
     let secret_fields: &[&str] = if kind == "Secret" {
         &["data", "stringData"]
     } else {
@@ -131,7 +132,7 @@ mod tests {
                          "managedFields": [{}], "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
             "data": {"a": "b"}, "status": {"x": 1}});
         assert_eq!(
-            normalize(&live),
+            normalize(live),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}})
         );
     }
@@ -140,7 +141,7 @@ mod tests {
     fn masks_secret_values_and_says_whether_they_changed() {
         let before = json!({"kind": "Secret", "data": {"password": "c2VjcmV0", "other": "eA=="}, "metadata": {"name": "s"}});
         let after = json!({"kind": "Secret", "data": {"password": "c2VjcmV0", "other": "eQ=="}, "metadata": {"name": "s"}});
-        let (before, after) = mask_pair("Secret", Some(&before), &after);
+        let (before, after) = mask_pair("Secret", Some(before), after);
         let before = before.unwrap();
         assert_eq!(after["data"]["password"], "*** (unchanged)");
         assert_eq!(after["data"]["other"], "*** (changed)");
@@ -154,7 +155,7 @@ mod tests {
     fn masks_a_new_secret_and_password_annotations() {
         let after = json!({"kind": "Secret", "stringData": {"password": "hunter2-hunter2-hunter2"},
             "metadata": {"name": "s", "annotations": {"example.com/db-password": "p", "cafectl.io/password": "generate-on-create"}}});
-        let (before, after) = mask_pair("Secret", None, &after);
+        let (before, after) = mask_pair("Secret", None, after);
         assert!(before.is_none());
         assert_eq!(after["stringData"]["password"], "*** (changed)");
         assert_eq!(
@@ -171,7 +172,7 @@ mod tests {
     #[test]
     fn leaves_other_kinds_alone() {
         let config = json!({"kind": "ConfigMap", "data": {"password": "not-secret-here"}, "metadata": {"name": "c"}});
-        let (_, after) = mask_pair("ConfigMap", None, &config);
+        let (_, after) = mask_pair("ConfigMap", None, config.clone());
         assert_eq!(after, config);
     }
 }

@@ -78,20 +78,13 @@ impl Plan {
     /// One round of concurrent requests: the live state (a list per kind,
     /// the namespace) and a server-side dry-run apply of every object.
     pub async fn build(session: &Session) -> anyhow::Result<Plan> {
-        // Converted once: both the dry-run and the comparison use it.
-        let rendered = session
-            .objects
-            .iter()
-            .map(|object| serde_json::to_value(&object.value))
-            .collect::<Result<Vec<Value>, _>>()?;
         let (state, dry_runs) = futures::join!(
             LiveState::read(session),
             join_all(
                 session
                     .objects
                     .iter()
-                    .zip(&rendered)
-                    .map(|(object, rendered)| dry_run(session, object, rendered))
+                    .map(|object| dry_run(session, object, &object.value))
             )
         );
         let state = state?;
@@ -124,9 +117,9 @@ impl Plan {
             let resource_version = version(&label);
             plan.basis.insert(label, resource_version);
         }
-        for ((object, rendered), dry_run) in session.objects.iter().zip(&rendered).zip(dry_runs) {
-            let label = object.to_string();
-            let live = state.find(&label).map(|found| found.object.clone());
+        for (object, dry_run) in session.objects.iter().zip(dry_runs) {
+            let (label, rendered) = (object.to_string(), &object.value);
+            let live = state.find(&label).map(|found| &found.object);
             let recreated = plan
                 .destructive
                 .iter()
@@ -150,15 +143,17 @@ impl Plan {
                 (dry_run, _) => dry_run?,
             };
             let (before, after) = compare(object, rendered, live, dry_run)?;
-            let (before, after) = mask_pair(&object.kind, before.as_ref(), &after);
-            let after_yaml = to_yaml(&after);
+            let (before, after) = mask_pair(&object.kind, before, after);
             match before {
                 None => plan.create.push(Change {
-                    diff: unified(&label, "", &after_yaml),
+                    diff: unified(&label, "", &to_yaml(&after)),
                     object: label,
                 }),
+                // Most objects are unchanged: equal values (in any key
+                // order) print alike, so only a changed one is printed.
+                Some(before) if before == after => plan.unchanged.push(label),
                 Some(before) => {
-                    let before_yaml = to_yaml(&before);
+                    let (before_yaml, after_yaml) = (to_yaml(&before), to_yaml(&after));
                     if before_yaml == after_yaml {
                         plan.unchanged.push(label);
                     } else {
@@ -319,17 +314,17 @@ async fn dry_run(
 fn compare(
     object: &Object,
     rendered: &Value,
-    live: Option<DynamicObject>,
+    live: Option<&DynamicObject>,
     dry_run: Option<Value>,
 ) -> anyhow::Result<(Option<Value>, Value)> {
     match (live, dry_run) {
-        (None, _) => Ok((None, normalize(rendered))),
+        (None, _) => Ok((None, normalize(rendered.clone()))),
         (Some(live), Some(after)) => {
             // Items of a list come without their type; put it back.
-            let mut live = serde_json::to_value(&live)?;
+            let mut live = serde_json::to_value(live)?;
             live["apiVersion"] = Value::from(object.api_version.as_str());
             live["kind"] = Value::from(object.kind.as_str());
-            Ok((Some(normalize(&live)), normalize(&after)))
+            Ok((Some(normalize(live)), normalize(after)))
         }
         (Some(_), None) => {
             anyhow::bail!("{object}: the server could not dry-run an object that exists")

@@ -70,9 +70,9 @@ pub fn find(session: &Session, state: &LiveState) -> anyhow::Result<Option<Shrin
     let Some(live) = state.find(&statefulset) else {
         return Ok(None);
     };
-    let rendered = serde_json::to_value(&object.value)?;
+    let rendered = &object.value;
     let live = serde_json::to_value(&live.object)?;
-    let topology = topology_of(&rendered);
+    let topology = topology_of(rendered);
     let (Some(before), Some(after)) = (
         live["spec"]["replicas"].as_u64(),
         rendered["spec"]["replicas"].as_u64(),
