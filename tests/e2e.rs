@@ -1045,6 +1045,82 @@ fn a_timeout_too_long_for_a_clock_is_refused_before_any_request() {
     assert!(!scratch.namespace_exists(), "nothing was applied");
 }
 
+/// A TCP proxy on loopback to the API server that counts the connections
+/// made through it.
+struct CountingProxy {
+    address: std::net::SocketAddr,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingProxy {
+    /// To `server` (`https://host:port`).
+    fn to(server: &str) -> CountingProxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let upstream = server
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let directions = [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ];
+                for (mut from, mut to) in directions {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+        CountingProxy {
+            address,
+            connections,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn an_apply_and_a_diff_send_all_their_requests_over_one_connection() {
+    let mut scratch = Scratch::new("one-connection");
+    // The lab's kubeconfig, pointed at a proxy that counts connections.
+    let mut kubeconfig: Value =
+        cafectl::yaml::from_str(&std::fs::read_to_string(&scratch.kubeconfig).unwrap()).unwrap();
+    let server = kubeconfig["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proxy = CountingProxy::to(&server);
+    kubeconfig["clusters"][0]["cluster"]["server"] =
+        Value::from(format!("https://{}", proxy.address));
+    let proxied = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(proxied.path(), cafectl::yaml::to_string(&kubeconfig)).unwrap();
+    scratch.kubeconfig = proxied.path().to_owned();
+
+    // Dozens of requests each, most of them at once: over HTTP/2, one
+    // connection (over HTTP/1.1 it took five).
+    let apply = scratch.cafectl(&["apply", "--no-wait"]);
+    assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
+    assert_eq!(proxy.connections(), 1, "apply");
+    let diff = scratch.cafectl(&["diff", "--set", "redis.maxmemory=200mb"]);
+    assert_eq!(code(&diff), Some(2), "{}", common::describe(&diff));
+    assert_eq!(proxy.connections(), 2, "diff");
+}
+
 /// The Prometheus Operator's ServiceMonitor CRD (its names, any spec),
 /// installed for one test and removed after it.
 struct ServiceMonitorCrd {

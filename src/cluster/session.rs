@@ -22,6 +22,8 @@ pub struct Session {
     pub profile: ValidProfile,
     pub objects: Vec<Object>,
     pub client: kube::Client,
+    /// For commands run in pods (HTTP/1.1; see `Connection::exec_client`).
+    exec_client: kube::Client,
     pub server: String,
     pub timeout: std::time::Duration,
     catalog: Catalog,
@@ -46,6 +48,7 @@ impl Session {
             .context("cafectl could not render this profile; this is a bug, please report it")?;
         let Connection {
             client,
+            exec_client,
             server,
             timeout,
         } = connection;
@@ -97,6 +100,7 @@ impl Session {
             profile,
             objects,
             client,
+            exec_client,
             server,
             timeout,
             catalog,
@@ -111,6 +115,7 @@ impl Session {
             profile: self.profile.clone(),
             objects,
             client: self.client.clone(),
+            exec_client: self.exec_client.clone(),
             server: self.server.clone(),
             timeout: self.timeout,
             catalog: self.catalog.clone(),
@@ -129,7 +134,7 @@ impl Session {
     /// The namespace's pods as their own type: to run a command in one, or
     /// read its log.
     pub fn pod_api(&self) -> Api<k8s_openapi::api::core::v1::Pod> {
-        Api::namespaced(self.client.clone(), self.namespace())
+        Api::namespaced(self.exec_client.clone(), self.namespace())
     }
 
     /// The namespace's pods (a Job's, while waiting for it).

@@ -146,8 +146,10 @@ impl FakeApi {
         let service = tower::ServiceBuilder::new()
             .layer(retry::layer(timeout))
             .service(service);
+        let client = Client::new(service, "default");
         Connection {
-            client: Client::new(service, "default"),
+            exec_client: client.clone(),
+            client,
             server: "https://fake.invalid/".to_owned(),
             timeout,
         }

@@ -6,6 +6,10 @@
 #
 #   KUBECONFIG=path/to/kubeconfig bash tests/bench/cluster.sh [runs]
 #   (kubectl from $KUBECTL or PATH; the namespaces it makes are deleted)
+#
+# RTT_MS=20 puts the lab's API server 20 ms away (tests/bench/delay_proxy.py
+# delays every byte), as a cluster in a cloud region is: what counts there
+# is round trips, which a server on loopback hides.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${KUBECONFIG:?set KUBECONFIG to the cluster to measure on}"
@@ -24,6 +28,15 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+if [[ -n "${RTT_MS:-}" ]]; then
+    python3 tests/bench/delay_proxy.py --rtt "$RTT_MS" --kubeconfig "$KUBECONFIG" \
+        --write-kubeconfig "$work/kubeconfig" &
+    proxy=$!
+    trap 'cleanup; kill $proxy' EXIT
+    for _ in $(seq 50); do [[ -s "$work/kubeconfig" ]] && break; sleep 0.1; done
+    export KUBECONFIG="$work/kubeconfig"
+fi
 
 # Milliseconds a command takes; its output goes to the run's log.
 milliseconds() {
@@ -60,6 +73,6 @@ report() {
         printf "%-6s cafectl %5d ms   kubectl %5d ms   ratio %.2f\n", verb, ours, theirs, ours / theirs
     }'
 }
-echo "median of $runs runs, $(grep -c '' "$profile") -line profile, $("$cafectl" render -p "$profile" | grep -c '^kind:') objects:"
+echo "median of $runs runs, $(grep -c '' "$profile") -line profile, $("$cafectl" render -p "$profile" | grep -c '^kind:') objects${RTT_MS:+, API server ${RTT_MS} ms away}:"
 report apply
 report diff
