@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     };
     let exit = match commands::run(
         &cli.command,
-        &mut io::stdout().lock(),
+        &mut commands::ReaderMayLeave::new(io::stdout().lock()),
         &mut io::stderr().lock(),
     ) {
         Ok(exit) => exit,

@@ -400,3 +400,33 @@ fn completions_are_valid_shell_and_know_every_verb() {
     let unknown = cafectl().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(64));
 }
+
+/// Runs cafectl with its standard output a pipe whose reader has already
+/// gone (as `cafectl ... | head` is once head has its lines).
+fn into_a_closed_pipe(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("cafectl"))
+        .args(args)
+        .stdout(writer)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_reader_that_leaves_early_is_no_error() {
+    let profile = standalone();
+    for args in [
+        vec!["render", "-p", &profile],
+        vec!["schema"],
+        vec!["completions", "bash"],
+    ] {
+        let output = into_a_closed_pipe(&args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(
+            output.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

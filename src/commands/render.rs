@@ -18,16 +18,10 @@ pub fn run(
     let objects = render::render(&profile)
         .context("cafectl could not render this profile; this is a bug, please report it")?;
     match &args.output_dir {
-        None => {
-            let written = stdout
-                .write_all(render::to_yaml_stream(&objects).as_bytes())
-                .and_then(|()| stdout.flush());
-            match written {
-                // `cafectl render | head` is not an error.
-                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {}
-                other => other.context("cannot write to stdout")?,
-            }
-        }
+        None => stdout
+            .write_all(render::to_yaml_stream(&objects).as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?,
         Some(directory) => {
             std::fs::create_dir_all(directory).with_context(|| {
                 format!("cannot create the output directory {}", directory.display())
