@@ -1121,6 +1121,58 @@ fn an_apply_and_a_diff_send_all_their_requests_over_one_connection() {
     assert_eq!(proxy.connections(), 2, "diff");
 }
 
+#[test]
+#[ignore = "needs a Kubernetes API server: `bash tests/run.sh` starts the k8s lab and runs it"]
+fn a_reader_that_leaves_early_stops_neither_apply_nor_the_exit_code() {
+    let scratch = Scratch::new("closed-pipe");
+    // As `cafectl ... | head` once head has its lines: the pipe's reader is gone.
+    let run = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("cafectl"))
+            .args(args)
+            .arg("-p")
+            .arg(profile_path("standalone"))
+            .args(["-n", &scratch.namespace, "--kubeconfig"])
+            .arg(&scratch.kubeconfig)
+            .args(&scratch.sets)
+            .stdout(writer)
+            .output()
+            .unwrap()
+    };
+    let apply = run(&["apply", "--no-wait", "-o", "json"]);
+    let stderr = String::from_utf8_lossy(&apply.stderr);
+    assert_eq!(code(&apply), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    // Every stage was applied, the last (the HPAs) too.
+    let hpas: Api<DynamicObject> = Api::namespaced_with(
+        scratch.client.clone(),
+        &scratch.namespace,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+        )),
+    );
+    let applied = scratch
+        .runtime
+        .block_on(hpas.list(&ListParams::default().labels(SELECTOR)))
+        .unwrap();
+    assert_eq!(applied.items.len(), 2);
+    let diff = run(&["diff", "--set", "redis.maxmemory=200mb"]);
+    assert_eq!(
+        code(&diff),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert!(
+        diff.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+}
+
 /// The Prometheus Operator's ServiceMonitor CRD (its names, any spec),
 /// installed for one test and removed after it.
 struct ServiceMonitorCrd {
