@@ -177,6 +177,19 @@ impl Scratch {
         versions
     }
 
+    /// The namespace's HorizontalPodAutoscalers.
+    fn hpas(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+                "autoscaling",
+                "v2",
+                "HorizontalPodAutoscaler",
+            )),
+        )
+    }
+
     fn password(&self) -> String {
         let secret = self
             .runtime
@@ -329,15 +342,7 @@ fn switching_an_autoscaler_off_prunes_it() {
         "{}",
         common::describe(&apply)
     );
-    let hpas: Api<DynamicObject> = Api::namespaced_with(
-        scratch.client.clone(),
-        &scratch.namespace,
-        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-            "autoscaling",
-            "v2",
-            "HorizontalPodAutoscaler",
-        )),
-    );
+    let hpas = scratch.hpas();
     let names: Vec<String> = scratch
         .runtime
         .block_on(hpas.list(&ListParams::default()))
@@ -1145,15 +1150,7 @@ fn a_reader_that_leaves_early_stops_neither_apply_nor_the_exit_code() {
     assert_eq!(code(&apply), Some(0), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
     // Every stage was applied, the last (the HPAs) too.
-    let hpas: Api<DynamicObject> = Api::namespaced_with(
-        scratch.client.clone(),
-        &scratch.namespace,
-        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-            "autoscaling",
-            "v2",
-            "HorizontalPodAutoscaler",
-        )),
-    );
+    let hpas = scratch.hpas();
     let applied = scratch
         .runtime
         .block_on(hpas.list(&ListParams::default().labels(SELECTOR)))
