@@ -4,9 +4,11 @@
 //! `preserve_order`), so a printed object keeps the order of its fields.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 use serde_saphyr::MessageFormatter as _;
+
+pub(crate) mod block;
+mod print;
 
 /// The most values a YAML text may hold, aliases expanded: a profile holds
 /// a few hundred, a template's output a few thousand.
@@ -42,14 +44,32 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     serde_saphyr::from_str_with_options(text, options()).map_err(YamlError::from)
 }
 
-/// Every document of `text` that is not empty.
+/// Every document of `text` that is not empty. Text that keeps to the
+/// block YAML cafectl's templates write is read quickly (see [`block`]).
 pub fn documents(text: &str) -> Result<Vec<Value>, YamlError> {
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, options()).map_err(YamlError::from)?;
-    Ok(documents
+    let documents = match block::documents(text) {
+        Some(documents) => {
+            debug_assert_eq!(
+                Some(filled(documents.clone())),
+                fully_read(text).ok().map(filled),
+                "the quick reader disagrees with the full parser on:\n{text}"
+            );
+            documents
+        }
+        None => fully_read(text)?,
+    };
+    Ok(filled(documents))
+}
+
+fn fully_read(text: &str) -> Result<Vec<Value>, YamlError> {
+    serde_saphyr::from_multiple_with_options(text, options()).map_err(YamlError::from)
+}
+
+fn filled(documents: Vec<Value>) -> Vec<Value> {
+    documents
         .into_iter()
         .filter(|document| !document.is_null())
-        .collect())
+        .collect()
 }
 
 /// Whether `number`, read from the scalar `written`, is an integer beyond
@@ -61,11 +81,15 @@ pub fn is_rounded_integer(number: &serde_json::Number, written: &str) -> bool {
 }
 
 /// `value` as block YAML; a string with line breaks as a `|` block, any
-/// other on one line however long (a folded `>` line reads badly in a
-/// ConfigMap's values).
-pub fn to_string<T: Serialize>(value: &T) -> String {
-    let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
-    serde_saphyr::to_string_with_options(value, options).expect("a value always prints as YAML")
+/// other on one line however long (see [`print`]).
+pub fn to_string(value: &Value) -> String {
+    let printed = print::to_string(value);
+    debug_assert_eq!(
+        from_str::<Value>(&printed).ok().as_ref(),
+        Some(value),
+        "does not read back as it was:\n{printed}"
+    );
+    printed
 }
 
 /// A YAML text that could not be read: what is wrong, and where (1-based

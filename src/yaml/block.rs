@@ -1,0 +1,522 @@
+//! A quick reader for the plain block YAML that cafectl's templates write:
+//! `key: value` mappings, `- ` sequences, `|` blocks, quoted strings, and
+//! one-line JSON (`tojson`) for flow values. Rendering reads a template's
+//! whole output every time, and a general YAML parser spends most of
+//! `render`'s time on it; this reads the same text in a small part of that.
+//!
+//! It answers only where it is sure of the meaning. Anything else (anchors,
+//! tags, folded or multi-line scalars, numbers other than plain integers,
+//! words YAML 1.1 read as booleans, duplicate keys, odd indentation) is
+//! `None`, and the caller reads the text with the full parser, which also
+//! gives the error where the text is wrong. Debug builds check that both
+//! readers agree wherever this one answers.
+
+use serde_json::{Map, Value};
+
+/// Every document of `text` (empty ones as `Null`), or `None` where the text
+/// strays outside what this reader is sure of.
+pub fn documents(text: &str) -> Option<Vec<Value>> {
+    let mut documents = Vec::new();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            documents.push(Document::new(std::mem::take(&mut lines)).read()?);
+            continue;
+        }
+        if line.starts_with("---") || line.starts_with("...") || line.starts_with('%') {
+            return None;
+        }
+        lines.push(line);
+    }
+    documents.push(Document::new(lines).read()?);
+    Some(documents)
+}
+
+struct Document<'a> {
+    lines: Vec<&'a str>,
+    /// The next line to read.
+    next: usize,
+    /// The rest of a line read in part: a mapping that starts after `- `,
+    /// with the column it starts at.
+    pending: Option<(usize, &'a str)>,
+}
+
+impl<'a> Document<'a> {
+    fn new(lines: Vec<&'a str>) -> Self {
+        Document {
+            lines,
+            next: 0,
+            pending: None,
+        }
+    }
+
+    fn read(mut self) -> Option<Value> {
+        let Some((indent, _)) = self.peek()? else {
+            return Some(Value::Null);
+        };
+        let root = self.collection(indent)?;
+        // Anything after the root collection is less indented: not ours.
+        match self.peek()? {
+            None => Some(root),
+            Some(_) => None,
+        }
+    }
+
+    /// The next line that holds a node (not blank, not a comment), as its
+    /// indentation and content; `Some(None)` at the end, `None` for a tab
+    /// in the indentation.
+    fn peek(&mut self) -> Option<Option<(usize, &'a str)>> {
+        if let Some(pending) = self.pending {
+            return Some(Some(pending));
+        }
+        while let Some(line) = self.lines.get(self.next) {
+            let content = line.trim_start_matches(' ');
+            if content.starts_with('\t') {
+                return None;
+            }
+            let content = content.trim_end();
+            if !content.is_empty() && !content.starts_with('#') {
+                return Some(Some((
+                    line.len() - line.trim_start_matches(' ').len(),
+                    content,
+                )));
+            }
+            self.next += 1;
+        }
+        Some(None)
+    }
+
+    fn advance(&mut self) {
+        if self.pending.take().is_none() {
+            self.next += 1;
+        }
+    }
+
+    /// The mapping or sequence whose first line is the next one, at `indent`.
+    fn collection(&mut self, indent: usize) -> Option<Value> {
+        match self.peek()? {
+            Some((_, content)) if is_sequence_entry(content) => self.sequence(indent),
+            Some(_) => self.mapping(indent),
+            None => None,
+        }
+    }
+
+    fn sequence(&mut self, indent: usize) -> Option<Value> {
+        let mut items = Vec::new();
+        loop {
+            let content = match self.peek()? {
+                Some((column, content)) if column == indent && is_sequence_entry(content) => {
+                    content
+                }
+                Some((column, _)) if column > indent => return None,
+                _ => return Some(Value::Array(items)),
+            };
+            self.advance();
+            let after_dash = &content[1..];
+            let rest = after_dash.trim_start_matches(' ');
+            let item = if rest.is_empty() || rest.starts_with('#') {
+                self.nested(indent, false)?
+            } else if is_sequence_entry(rest) {
+                return None;
+            } else if mapping_key(rest).is_some() {
+                let column = indent + 1 + after_dash.len() - rest.len();
+                self.pending = Some((column, rest));
+                self.mapping(column)?
+            } else {
+                self.inline(rest, indent)?
+            };
+            items.push(item);
+        }
+    }
+
+    fn mapping(&mut self, indent: usize) -> Option<Value> {
+        let mut map = Map::new();
+        loop {
+            let content = match self.peek()? {
+                Some((column, content)) if column == indent && !is_sequence_entry(content) => {
+                    content
+                }
+                Some((column, _)) if column > indent => return None,
+                _ => return Some(Value::Object(map)),
+            };
+            self.advance();
+            let (key, rest) = mapping_key(content)?;
+            let value = if rest.is_empty() || rest.starts_with('#') {
+                self.nested(indent, true)?
+            } else {
+                self.inline(rest, indent)?
+            };
+            // A repeated key is an error: the full parser says so.
+            if map.insert(key, value).is_some() {
+                return None;
+            }
+        }
+    }
+
+    /// The value of an entry with nothing after its `key:` or `-`: a
+    /// collection on the lines below, more indented (a mapping's value may
+    /// also be a sequence at the key's own indentation), or null.
+    fn nested(&mut self, indent: usize, sequence_may_align: bool) -> Option<Value> {
+        match self.peek()? {
+            Some((column, _)) if column > indent => self.collection(column),
+            Some((column, content))
+                if column == indent && sequence_may_align && is_sequence_entry(content) =>
+            {
+                self.sequence(indent)
+            }
+            _ => Some(Value::Null),
+        }
+    }
+
+    /// A value written on the line of its key or dash; `indent` is that
+    /// collection's, which a `|` block's lines must exceed.
+    fn inline(&mut self, text: &str, indent: usize) -> Option<Value> {
+        match text.as_bytes()[0] {
+            b'"' => {
+                let end = closing_double_quote(text)?;
+                let value: String = serde_json::from_str(&text[..=end]).ok()?;
+                only_comment_after(&text[end + 1..]).then_some(Value::String(value))
+            }
+            b'\'' => {
+                let (value, rest) = single_quoted(text)?;
+                only_comment_after(rest).then_some(Value::String(value))
+            }
+            b'{' | b'[' => {
+                let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+                let value = values.next()?.ok()?;
+                only_comment_after(&text[values.byte_offset()..]).then_some(value)
+            }
+            b'|' => {
+                let chomping = match text[1..].trim_end() {
+                    "" => Chomping::Clip,
+                    "-" => Chomping::Strip,
+                    "+" => Chomping::Keep,
+                    _ => return None,
+                };
+                self.literal(indent, chomping).map(Value::String)
+            }
+            _ => plain_scalar(text),
+        }
+    }
+
+    /// The lines of a `|` block, more indented than `indent`.
+    fn literal(&mut self, indent: usize, chomping: Chomping) -> Option<String> {
+        let mut block_indent = None;
+        let mut text = String::new();
+        while let Some(line) = self.lines.get(self.next) {
+            let spaces = line.len() - line.trim_start_matches(' ').len();
+            let blank = spaces == line.len();
+            match block_indent {
+                // A blank line more indented than the text after it, or
+                // one with spaces beyond the text's indentation: rules
+                // this reader leaves to the full parser.
+                _ if blank && spaces > block_indent.unwrap_or(indent + 1) => return None,
+                _ if blank => {}
+                None if spaces > indent => block_indent = Some(spaces),
+                Some(block) if spaces >= block => {}
+                _ => break,
+            }
+            if let Some(block) = block_indent {
+                text.push_str(line.get(block..).unwrap_or(""));
+            }
+            text.push('\n');
+            self.next += 1;
+        }
+        // Only blank lines: an empty text (which no template writes).
+        block_indent?;
+        match chomping {
+            Chomping::Keep => {}
+            Chomping::Clip | Chomping::Strip => {
+                text.truncate(text.trim_end_matches('\n').len());
+                if chomping == Chomping::Clip {
+                    text.push('\n');
+                }
+            }
+        }
+        Some(text)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Chomping {
+    Clip,
+    Strip,
+    Keep,
+}
+
+fn is_sequence_entry(content: &str) -> bool {
+    content == "-" || content.starts_with("- ")
+}
+
+/// `key: rest` as the key and what follows its colon, if `content` starts
+/// with a key this reader is sure is a string.
+fn mapping_key(content: &str) -> Option<(String, &str)> {
+    let (key, after_key) = if content.starts_with('"') {
+        let end = closing_double_quote(content)?;
+        let key: String = serde_json::from_str(&content[..=end]).ok()?;
+        (key, &content[end + 1..])
+    } else {
+        let length = content
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_')))
+            .unwrap_or(content.len());
+        let key = &content[..length];
+        if !key.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !matches!(plain_scalar(key)?, Value::String(_))
+        {
+            return None;
+        }
+        (key.to_owned(), &content[length..])
+    };
+    let rest = after_key.strip_prefix(':')?;
+    if !(rest.is_empty() || rest.starts_with(' ')) {
+        return None;
+    }
+    Some((key, rest.trim_start_matches(' ')))
+}
+
+/// The index of the quote that closes the double-quoted string `text`
+/// starts with.
+fn closing_double_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (index, byte) in text.bytes().enumerate().skip(1) {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => return Some(index),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The single-quoted string `text` starts with (`''` is a quote), and the
+/// text after it.
+fn single_quoted(text: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut rest = &text[1..];
+    loop {
+        let quote = rest.find('\'')?;
+        value.push_str(&rest[..quote]);
+        rest = &rest[quote + 1..];
+        match rest.strip_prefix('\'') {
+            Some(after) => {
+                value.push('\'');
+                rest = after;
+            }
+            None => return Some((value, rest)),
+        }
+    }
+}
+
+/// Whether nothing but a comment (or nothing) follows a quoted or flow value.
+fn only_comment_after(rest: &str) -> bool {
+    let trimmed = rest.trim_start();
+    trimmed.is_empty() || (trimmed.starts_with('#') && trimmed.len() < rest.len())
+}
+
+/// A plain scalar as YAML 1.2 reads it with cafectl's options, where that
+/// is plain: null, `true`/`false`, an integer without leading zeros, or a
+/// string that cannot be read as anything else.
+fn plain_scalar(text: &str) -> Option<Value> {
+    let text = match text.find(" #") {
+        Some(comment) => &text[..comment],
+        None => text,
+    }
+    .trim_end();
+    if text.contains(": ") || text.ends_with(':') || text.contains('\t') {
+        return None;
+    }
+    match text {
+        "~" | "null" => return Some(Value::Null),
+        "true" => return Some(Value::Bool(true)),
+        "false" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.') {
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let plain_integer = !digits.is_empty()
+            && digits.bytes().all(|byte| byte.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        if !plain_integer {
+            return None;
+        }
+        return match text.parse::<i64>() {
+            Ok(number) => Some(Value::from(number)),
+            Err(_) => text.parse::<u64>().ok().map(Value::from),
+        };
+    }
+    // Indicators, and words some YAML reads as other than a string.
+    const OTHER_THAN_STRINGS: &[&str] = &[
+        "null", "true", "false", "yes", "no", "on", "off", "y", "n", "nan", "inf", "infinity",
+    ];
+    if b"[]{},#&*!|>'\"%@`?:".contains(&first)
+        || OTHER_THAN_STRINGS
+            .iter()
+            .any(|word| word.eq_ignore_ascii_case(text))
+    {
+        return None;
+    }
+    Some(Value::String(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Both readers, where this one answers.
+    fn agree(text: &str) -> Option<Vec<Value>> {
+        let quick = documents(text)?;
+        let full = super::super::fully_read(text).unwrap();
+        assert_eq!(
+            super::super::filled(quick.clone()),
+            super::super::filled(full),
+            "{text}"
+        );
+        Some(quick)
+    }
+
+    #[test]
+    fn reads_what_the_templates_write() {
+        let text = "\
+apiVersion: v1
+kind: ConfigMap
+# a comment
+metadata:
+  name: redis-config   # and another
+  labels: {\"app\": \"redis\", \"n\": 3}
+  annotations:
+    cafectl.io/checksum: \"abc\\\"def\"
+    single: 'it''s'
+data:
+  redis.conf: |
+    port 6379
+
+      indented line
+    last
+  strip: |-
+    no newline
+  keep: |+
+    kept
+
+  empty:
+---
+kind: List
+items:
+- name: a
+  ports:
+    - containerPort: 6379
+      protocol: TCP
+    - 7
+- - nested
+";
+        assert_eq!(
+            agree(text),
+            None,
+            "a sequence directly in a sequence is declined"
+        );
+        let text = text.replace("- - nested\n", "- [\"sh\", \"-c\"]  # flow\n-\n  k: v\n");
+        let read = agree(&text).unwrap();
+        assert_eq!(
+            read[0]["data"]["redis.conf"],
+            "port 6379\n\n  indented line\nlast\n"
+        );
+        assert_eq!(read[0]["data"]["keep"], "kept\n\n");
+        assert_eq!(read[0]["data"]["empty"], Value::Null);
+        assert_eq!(read[0]["metadata"]["annotations"]["single"], "it's");
+        assert_eq!(
+            read[1]["items"],
+            json!([{"name": "a", "ports": [{"containerPort": 6379, "protocol": "TCP"}, 7]}, ["sh", "-c"], {"k": "v"}])
+        );
+    }
+
+    #[test]
+    fn scalars_it_reads_mean_what_the_full_parser_says() {
+        for scalar in [
+            "plain",
+            "0",
+            "7",
+            "-12",
+            "9223372036854775807",
+            "18446744073709551615",
+            "true",
+            "false",
+            "null",
+            "~",
+            "a-b.c/d",
+            "with space",
+            "x:y",
+            "\"quoted: #\"",
+            "'it''s'",
+            "\"\\u00e9\\n\"",
+            "ünïcode",
+            "a # comment",
+            "{}",
+            "[]",
+            "[1, 2.5, \"x\"]",
+        ] {
+            let text = format!("key: {scalar}\n");
+            assert!(agree(&text).is_some(), "{scalar} is declined");
+        }
+    }
+
+    #[test]
+    fn leaves_to_the_full_parser_what_it_is_not_sure_of() {
+        for scalar in [
+            "yes",
+            "No",
+            "ON",
+            "True",
+            "NULL",
+            "0755",
+            "1_000",
+            "1.5",
+            "1e3",
+            "0x1f",
+            ".inf",
+            "-.5",
+            "+1",
+            "nan",
+            "18446744073709551616",
+            "&anchor x",
+            "*alias",
+            "!tag x",
+            ">",
+            "|2",
+            "\"unclosed",
+            "[1,",
+            "a: b",
+            "x\ty",
+            "'a' b",
+            "`x`",
+            "@x",
+            "%x",
+            "? x",
+        ] {
+            let text = format!("key: {scalar}\n");
+            assert_eq!(documents(&text), None, "{scalar} is read");
+        }
+        for text in [
+            "a: 1\na: 2\n",           // a repeated key
+            "a: b\n  c\n",            // a plain scalar over two lines
+            "a:\n\tb: 1\n",           // a tab in the indentation
+            "a: |\n    x\n  y\n",     // a block less indented after it starts
+            "a: 1\n b: 2\n",          // a key more indented than its siblings
+            "%YAML 1.2\n---\na: 1\n", // a directive
+            "a: |\n      \n    x\n",  // a blank line more indented than the text
+            "3: x\n",                 // a key that is not a string
+            "scalar\n",               // a document that is a scalar
+        ] {
+            assert_eq!(documents(text), None, "{text:?} is read");
+        }
+    }
+
+    #[test]
+    fn empty_documents_are_null() {
+        assert_eq!(
+            agree("---\n# only a comment\n---\na: 1\n---\n"),
+            Some(vec![Value::Null, Value::Null, json!({"a": 1}), Value::Null])
+        );
+    }
+}
