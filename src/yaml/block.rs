@@ -257,12 +257,11 @@ fn mapping_key(content: &str) -> Option<(String, &str)> {
         (key, &content[end + 1..])
     } else {
         let length = content
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_')))
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-' | b'_')))
             .unwrap_or(content.len());
         let key = &content[..length];
-        if !key.starts_with(|c: char| c.is_ascii_alphabetic())
-            || !matches!(plain_scalar(key)?, Value::String(_))
-        {
+        if !key.starts_with(|c: char| c.is_ascii_alphabetic()) || is_other_than_string(key) {
             return None;
         }
         (key.to_owned(), &content[length..])
@@ -318,12 +317,22 @@ fn only_comment_after(rest: &str) -> bool {
 /// is plain: null, `true`/`false`, an integer without leading zeros, or a
 /// string that cannot be read as anything else.
 fn plain_scalar(text: &str) -> Option<Value> {
-    let text = match text.find(" #") {
-        Some(comment) => &text[..comment],
-        None => text,
+    let bytes = text.as_bytes();
+    // Up to a comment; a colon that would start a mapping, or a tab, is
+    // left to the full parser.
+    let mut end = bytes.len();
+    for (index, pair) in bytes.windows(2).enumerate() {
+        match pair {
+            b" #" => {
+                end = index;
+                break;
+            }
+            b": " => return None,
+            _ => {}
+        }
     }
-    .trim_end();
-    if text.contains(": ") || text.ends_with(':') || text.contains('\t') {
+    let text = text[..end].trim_end();
+    if text.ends_with(':') || text.contains('\t') {
         return None;
     }
     match text {
@@ -346,18 +355,18 @@ fn plain_scalar(text: &str) -> Option<Value> {
             Err(_) => text.parse::<u64>().ok().map(Value::from),
         };
     }
-    // Indicators, and words some YAML reads as other than a string.
-    const OTHER_THAN_STRINGS: &[&str] = &[
-        "null", "true", "false", "yes", "no", "on", "off", "y", "n", "nan", "inf", "infinity",
-    ];
-    if b"[]{},#&*!|>'\"%@`?:".contains(&first)
-        || OTHER_THAN_STRINGS
-            .iter()
-            .any(|word| word.eq_ignore_ascii_case(text))
-    {
+    if b"[]{},#&*!|>'\"%@`?:".contains(&first) || is_other_than_string(text) {
         return None;
     }
     Some(Value::String(text.to_owned()))
+}
+
+/// Whether `word` is one some YAML reads as other than a string.
+fn is_other_than_string(word: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "null", "true", "false", "yes", "no", "on", "off", "y", "n", "nan", "inf", "infinity",
+    ];
+    WORDS.iter().any(|other| other.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]

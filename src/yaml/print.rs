@@ -65,7 +65,13 @@ fn sequence(out: &mut String, items: &[Value], indent: usize, after_dash: bool) 
 }
 
 fn push_indent(out: &mut String, indent: usize) {
-    out.extend(std::iter::repeat_n(' ', indent));
+    const SPACES: &str = "                                ";
+    let mut left = indent;
+    while left > 0 {
+        let step = left.min(SPACES.len());
+        out.push_str(&SPACES[..step]);
+        left -= step;
+    }
 }
 
 /// A scalar (or an empty collection) where the line has room for it; a
@@ -152,15 +158,23 @@ fn is_numeric_looking(bytes: &[u8]) -> bool {
 /// of spaces alone).
 fn fits_literal_block(text: &str) -> bool {
     let content = text.trim_end_matches('\n');
+    let blocks_can_hold = |c: char| {
+        matches!(c, '\n' | '\t' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+            && c != '\u{FEFF}'
+    };
     text.contains('\n')
         && !content.is_empty()
         && !content.starts_with([' ', '\t', '\n'])
         && content.split('\n').all(|line| {
-            line.is_empty() || !line.bytes().all(|byte| byte == b' ' || byte == b'\t')
-        })
-        && content.chars().all(|c| {
-            matches!(c, '\n' | '\t' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-                && c != '\u{FEFF}'
+            let spaces_only =
+                !line.is_empty() && line.bytes().all(|byte| byte == b' ' || byte == b'\t');
+            // Most text is ASCII: bytes are quicker to check than chars.
+            let holdable = if line.is_ascii() {
+                line.bytes().all(|byte| matches!(byte, b'\t' | b' '..=b'~'))
+            } else {
+                line.chars().all(blocks_can_hold)
+            };
+            !spaces_only && holdable
         })
 }
 
