@@ -72,6 +72,20 @@ fn filled(documents: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
+/// Whether a plain scalar starting with `bytes` (after a sign) could be
+/// read as a number, date or time by some YAML (1.1 reads `1:30` and
+/// `2024-01-01` as those): digits with `.` `_` `:` and exponents, a radix
+/// prefix, or `YYYY-`. `100m` and `7.2-alpine` could not.
+fn could_be_a_number(bytes: &[u8]) -> bool {
+    match bytes {
+        [b'.', ..] => true,
+        [first, ..] if !first.is_ascii_digit() => false,
+        [b'0', b'x' | b'X' | b'o' | b'O' | b'b' | b'B', ..] => true,
+        [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|byte| byte.is_ascii_digit()) => true,
+        _ => bytes.iter().all(|byte| b"0123456789_.:+-eE".contains(byte)),
+    }
+}
+
 /// Whether `number`, read from the scalar `written`, is an integer beyond
 /// 64 bits that the parser could only read as a floating point number,
 /// rounded (a number that would pass for another).

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::path::{KeyPath, Segment};
-use super::positions::Positions;
 
 /// One layer: a profile file, or one `--set`/`--namespace` override.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// How the user named it: the file path, or `--set a.b=c`.
     pub label: String,
-    /// Where the file writes each key; `None` for command-line overrides.
-    pub positions: Option<Positions>,
+    /// The file's text, read again for where it writes a key only when an
+    /// error needs that; `None` for command-line overrides.
+    pub text: Option<String>,
 }
 
 /// Where a key of the merged profile came from.
@@ -43,8 +43,8 @@ impl Layers {
     }
 
     /// Adds a parsed profile file on top of the earlier ones.
-    pub fn push_file(&mut self, label: String, positions: Positions, value: Value) {
-        let source = self.add_source(label, Some(positions));
+    pub fn push_file(&mut self, label: String, text: String, value: Value) {
+        let source = self.add_source(label, Some(text));
         let mut merged = std::mem::take(&mut self.merged);
         self.merge(
             &mut merged,
@@ -125,8 +125,8 @@ impl Layers {
         }
     }
 
-    fn add_source(&mut self, label: String, positions: Option<Positions>) -> usize {
-        self.sources.push(Source { label, positions });
+    fn add_source(&mut self, label: String, text: Option<String>) -> usize {
+        self.sources.push(Source { label, text });
         self.sources.len() - 1
     }
 
@@ -296,8 +296,8 @@ mod tests {
     fn layered(files: &[&str]) -> Layers {
         let mut layers = Layers::new();
         for (index, text) in files.iter().enumerate() {
-            let (value, positions) = super::super::positions::read(text).unwrap();
-            layers.push_file(format!("f{index}.yaml"), positions, value);
+            let value = super::super::positions::value(text).unwrap();
+            layers.push_file(format!("f{index}.yaml"), text.to_string(), value);
         }
         layers
     }

@@ -146,7 +146,7 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
                     ),
                 )
             })?;
-        let (value, positions) = positions::read(&text).map_err(|error| {
+        let value = positions::value(&text).map_err(|error| {
             let message = match &error.key {
                 Some(_) => error.message,
                 None if error.too_large => format!(
@@ -162,7 +162,7 @@ fn layer(request: &ProfileRequest) -> Result<Layers, ProfileError> {
         })?;
         match value {
             serde_json::Value::Object(ref map) if !map.is_empty() => {
-                layers.push_file(label, positions, value)
+                layers.push_file(label, text, value)
             }
             serde_json::Value::Null => {
                 return Err(whole_file(None, "the profile is empty; start from one of profiles/*.yaml".to_owned()).into())
@@ -238,9 +238,10 @@ fn problem_at(layers: &Layers, path: &KeyPath, message: String) -> Problem {
         Some((source, source_path)) if !path.is_root() => Problem {
             origin: source.label.clone(),
             position: source
-                .positions
-                .as_ref()
-                .and_then(|positions| positions::nearest(positions, source_path)),
+                .text
+                .as_deref()
+                .and_then(|text| positions::read(text).ok())
+                .and_then(|(_, positions)| positions::nearest(&positions, source_path)),
             key,
             message,
         },
@@ -250,7 +251,7 @@ fn problem_at(layers: &Layers, path: &KeyPath, message: String) -> Problem {
                 .sources
                 .iter()
                 .rev()
-                .find(|source| source.positions.is_some())
+                .find(|source| source.text.is_some())
                 .map(|source| source.label.clone())
                 .unwrap_or_default(),
             position: None,

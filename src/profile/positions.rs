@@ -15,6 +15,24 @@ use crate::yaml::YamlError;
 /// 1-based line and column of each key path a file writes.
 pub type Positions = BTreeMap<KeyPath, (usize, usize)>;
 
+/// The value of a profile file's text. Plain block YAML, as profiles are
+/// written, is read quickly, without positions: [`read`] finds those when
+/// an error needs one.
+pub fn value(text: &str) -> Result<Value, YamlError> {
+    match crate::yaml::block::documents(text) {
+        Some(mut documents) if documents.len() == 1 => {
+            let value = documents.pop().unwrap_or_default();
+            debug_assert_eq!(
+                Some(&value),
+                read(text).ok().map(|(value, _)| value).as_ref(),
+                "the quick reader disagrees with the full parser on:\n{text}"
+            );
+            Ok(value)
+        }
+        _ => read(text).map(|(value, _)| value),
+    }
+}
+
 /// The value of a profile file's text and where each of its keys is.
 pub fn read(text: &str) -> Result<(Value, Positions), YamlError> {
     let node: Node = crate::yaml::from_str(text)?;

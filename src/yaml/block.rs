@@ -39,7 +39,13 @@ struct Document<'a> {
     /// The rest of a line read in part: a mapping that starts after `- `,
     /// with the column it starts at.
     pending: Option<(usize, &'a str)>,
+    /// Collections open around the one being read.
+    depth: usize,
 }
+
+/// How deep this reader nests collections: well within the full parser's
+/// limit, which then refuses deeper texts with its own words.
+const DEEPEST: usize = super::MAX_DEPTH / 2;
 
 impl<'a> Document<'a> {
     fn new(lines: Vec<&'a str>) -> Self {
@@ -47,6 +53,7 @@ impl<'a> Document<'a> {
             lines,
             next: 0,
             pending: None,
+            depth: 0,
         }
     }
 
@@ -102,6 +109,10 @@ impl<'a> Document<'a> {
     }
 
     fn sequence(&mut self, indent: usize) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > DEEPEST {
+            return None;
+        }
         let mut items = Vec::new();
         loop {
             let content = match self.peek()? {
@@ -109,7 +120,10 @@ impl<'a> Document<'a> {
                     content
                 }
                 Some((column, _)) if column > indent => return None,
-                _ => return Some(Value::Array(items)),
+                _ => {
+                    self.depth -= 1;
+                    return Some(Value::Array(items));
+                }
             };
             self.advance();
             let after_dash = &content[1..];
@@ -130,6 +144,10 @@ impl<'a> Document<'a> {
     }
 
     fn mapping(&mut self, indent: usize) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > DEEPEST {
+            return None;
+        }
         let mut map = Map::new();
         loop {
             let content = match self.peek()? {
@@ -137,7 +155,10 @@ impl<'a> Document<'a> {
                     content
                 }
                 Some((column, _)) if column > indent => return None,
-                _ => return Some(Value::Object(map)),
+                _ => {
+                    self.depth -= 1;
+                    return Some(Value::Object(map));
+                }
             };
             self.advance();
             let (key, rest) = mapping_key(content)?;
@@ -182,9 +203,20 @@ impl<'a> Document<'a> {
                 only_comment_after(rest).then_some(Value::String(value))
             }
             b'{' | b'[' => {
+                // JSON (what `tojson` writes), else YAML's flow style.
                 let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-                let value = values.next()?.ok()?;
-                only_comment_after(&text[values.byte_offset()..]).then_some(value)
+                let (value, end) = match values.next() {
+                    Some(Ok(value)) => (value, values.byte_offset()),
+                    _ => {
+                        let mut flow = Flow {
+                            text,
+                            at: 0,
+                            depth: self.depth,
+                        };
+                        (flow.value()?, flow.at)
+                    }
+                };
+                only_comment_after(&text[end..]).then_some(value)
             }
             b'|' => {
                 let chomping = match text[1..].trim_end() {
@@ -234,6 +266,106 @@ impl<'a> Document<'a> {
             }
         }
         Some(text)
+    }
+}
+
+/// A flow collection on one line, `{cpu: 100m, memory: 128Mi}` or
+/// `[a, "b"]`, read from `at`.
+struct Flow<'a> {
+    text: &'a str,
+    at: usize,
+    /// Collections open around the one being read, block ones included.
+    depth: usize,
+}
+
+impl Flow<'_> {
+    fn value(&mut self) -> Option<Value> {
+        self.skip_spaces();
+        let rest = &self.text[self.at..];
+        match *rest.as_bytes().first()? {
+            b'{' => self.collection(b'}'),
+            b'[' => self.collection(b']'),
+            b'"' => {
+                let end = closing_double_quote(rest)?;
+                self.at += end + 1;
+                serde_json::from_str(&rest[..=end]).ok()
+            }
+            b'\'' => {
+                let (value, after) = single_quoted(rest)?;
+                self.at += rest.len() - after.len();
+                Some(Value::String(value))
+            }
+            _ => {
+                // A plain scalar ends at a flow indicator, a `: ` or a comment.
+                let bytes = rest.as_bytes();
+                let end = (0..bytes.len())
+                    .find(|&index| match bytes[index] {
+                        b',' | b'[' | b']' | b'{' | b'}' => true,
+                        b':' => matches!(bytes.get(index + 1), Some(b' ')),
+                        b'#' => index > 0 && bytes[index - 1] == b' ',
+                        _ => false,
+                    })
+                    .unwrap_or(bytes.len());
+                self.at += end;
+                let token = rest[..end].trim_end();
+                if token.is_empty() {
+                    return None;
+                }
+                plain_scalar(token)
+            }
+        }
+    }
+
+    /// A mapping (`{`, up to `close`) or a sequence (`[`).
+    fn collection(&mut self, close: u8) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > DEEPEST {
+            return None;
+        }
+        self.at += 1;
+        let mut map = Map::new();
+        let mut items = Vec::new();
+        loop {
+            self.skip_spaces();
+            if self.text.as_bytes().get(self.at) == Some(&close) {
+                self.at += 1;
+                self.depth -= 1;
+                return Some(if close == b'}' {
+                    Value::Object(map)
+                } else {
+                    Value::Array(items)
+                });
+            }
+            let value = self.value()?;
+            if close == b'}' {
+                let Value::String(key) = value else {
+                    return None;
+                };
+                self.skip_spaces();
+                if self.text.as_bytes().get(self.at) != Some(&b':') {
+                    return None;
+                }
+                self.at += 1;
+                let value = self.value()?;
+                if map.insert(key, value).is_some() {
+                    return None;
+                }
+            } else {
+                items.push(value);
+            }
+            self.skip_spaces();
+            match self.text.as_bytes().get(self.at) {
+                Some(b',') => self.at += 1,
+                Some(&byte) if byte == close => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.text.as_bytes().get(self.at) == Some(&b' ') {
+            self.at += 1;
+        }
     }
 }
 
@@ -315,7 +447,7 @@ fn only_comment_after(rest: &str) -> bool {
 
 /// A plain scalar as YAML 1.2 reads it with cafectl's options, where that
 /// is plain: null, `true`/`false`, an integer without leading zeros, or a
-/// string that cannot be read as anything else.
+/// string that no YAML could read as anything else (`100m`, `7.2-alpine`).
 fn plain_scalar(text: &str) -> Option<Value> {
     let bytes = text.as_bytes();
     // Up to a comment; a colon that would start a mapping, or a tab, is
@@ -342,20 +474,24 @@ fn plain_scalar(text: &str) -> Option<Value> {
         _ => {}
     }
     let first = text.as_bytes()[0];
-    if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.') {
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        let plain_integer = !digits.is_empty()
-            && digits.bytes().all(|byte| byte.is_ascii_digit())
-            && (digits == "0" || !digits.starts_with('0'));
-        if !plain_integer {
-            return None;
-        }
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    if !unsigned.is_empty()
+        && unsigned.bytes().all(|byte| byte.is_ascii_digit())
+        && (unsigned == "0" || !unsigned.starts_with('0'))
+    {
         return match text.parse::<i64>() {
             Ok(number) => Some(Value::from(number)),
             Err(_) => text.parse::<u64>().ok().map(Value::from),
         };
     }
-    if b"[]{},#&*!|>'\"%@`?:".contains(&first) || is_other_than_string(text) {
+    // Other numbers (floats, other bases, leading zeros) are left to the
+    // full parser, and so are indicators, `- ` and words read otherwise.
+    if b"[]{},#&*!|>'\"%@`?:+".contains(&first)
+        || unsigned.is_empty()
+        || unsigned.starts_with(' ')
+        || super::could_be_a_number(unsigned.as_bytes())
+        || is_other_than_string(text)
+    {
         return None;
     }
     Some(Value::String(text.to_owned()))
@@ -464,6 +600,16 @@ items:
             "{}",
             "[]",
             "[1, 2.5, \"x\"]",
+            "{cpu: 100m, memory: 128Mi}",
+            "[a, 'b', \"c\", 3, {d: [e]}]  # flow",
+            "{\"a\": 1, b: x y}",
+            "[ a , b ]",
+            "{a: 1,}",
+            "100m",
+            "7.2-alpine",
+            "redis:7.2-alpine",
+            "-foo",
+            "07e3b951eddc5e2e",
         ] {
             let text = format!("key: {scalar}\n");
             assert!(agree(&text).is_some(), "{scalar} is declined");
@@ -502,6 +648,19 @@ items:
             "@x",
             "%x",
             "? x",
+            "{a: }",
+            "{a}",
+            "[a, b",
+            "{a: 1, a: 2}",
+            "[a]b",
+            "{a: [1, 2}",
+            "[yes]",
+            "{a: b: c}",
+            "-1.5",
+            "2024-01-01",
+            "1:30",
+            "- x",
+            "-",
         ] {
             let text = format!("key: {scalar}\n");
             assert_eq!(documents(&text), None, "{scalar} is read");
@@ -519,6 +678,19 @@ items:
         ] {
             assert_eq!(documents(text), None, "{text:?} is read");
         }
+        // Deep nesting, in flow or in blocks, is left to the full parser's
+        // limits (and never overflows the stack here).
+        let flow = |depth: usize| format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        assert!(agree(&flow(DEEPEST - 2)).is_some());
+        assert_eq!(documents(&flow(1 << 20)), None);
+        let blocks = |depth: usize| {
+            (0..depth)
+                .map(|level| format!("{}k:\n", " ".repeat(level)))
+                .collect::<String>()
+        };
+        assert!(agree(&blocks(DEEPEST)).is_some());
+        assert_eq!(documents(&blocks(DEEPEST + 1)), None);
+        assert_eq!(documents(&blocks(1 << 16)), None);
     }
 
     #[test]

@@ -137,19 +137,7 @@ fn is_plain(text: &str, position: Position) -> bool {
     let structural = bytes.windows(2).any(|pair| pair == b": " || pair == b" #")
         || bytes.last() == Some(&b':')
         || (position == Position::Key && bytes.contains(&b':'));
-    !structural && !is_numeric_looking(unsigned)
-}
-
-/// Whether `bytes` (after a sign) could be read as a number, date or time:
-/// digits with `.` `_` `:` and exponents, a radix prefix, or `YYYY-`.
-fn is_numeric_looking(bytes: &[u8]) -> bool {
-    match bytes {
-        [b'.', ..] => true,
-        [first, ..] if !first.is_ascii_digit() => false,
-        [b'0', b'x' | b'X' | b'o' | b'O' | b'b' | b'B', ..] => true,
-        [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|byte| byte.is_ascii_digit()) => true,
-        _ => bytes.iter().all(|byte| b"0123456789_.:+-eE".contains(byte)),
-    }
+    !structural && !super::could_be_a_number(unsigned)
 }
 
 /// Whether `text` can be a `|` block that reads back exactly: lines to
