@@ -238,8 +238,11 @@ pub(super) fn documents(text: &str) -> Result<Vec<Value>, String> {
 /// requires but the template left out comes back filled in: either way the
 /// two differ, and that is an error.
 fn round_trip<T: DeserializeOwned + Serialize>(document: &Value) -> Result<Value, String> {
-    let typed: T = serde_path_to_error::deserialize(document)
-        .map_err(|error| format!("{}: {}", error.path(), error.inner()))?;
+    // Tracking the path costs on every field; it is only wanted for an error.
+    let typed = T::deserialize(document).or_else(|_| {
+        serde_path_to_error::deserialize::<_, T>(document)
+            .map_err(|error| format!("{}: {}", error.path(), error.inner()))
+    })?;
     let printed = serde_json::to_value(&typed).map_err(|error| error.to_string())?;
     if let Some(path) = first_difference(document, &printed) {
         return Err(format!(
