@@ -69,6 +69,12 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
             values = template_values(&context);
         }
         let text = render_template(&environment, component.template.name, &values)?;
+        // Rendering stays quick only while templates keep to plain block YAML.
+        debug_assert!(
+            crate::yaml::block::documents(&text).is_some(),
+            "{} writes YAML that only the full parser reads:\n{text}",
+            component.template.name
+        );
         if component.feeds_config_checksum {
             pods_digest.update(text.as_bytes());
             job_digest.update(text.as_bytes());
