@@ -1,6 +1,7 @@
-//! A quick reader for the plain block YAML that cafectl's templates write:
-//! `key: value` mappings, `- ` sequences, `|` blocks, quoted strings, and
-//! one-line JSON (`tojson`) for flow values. Rendering reads a template's
+//! A quick reader for the plain block YAML that cafectl's templates (and
+//! its shipped profiles) are written in: `key: value` mappings, `- `
+//! sequences, `|` blocks, quoted strings, and flow collections on one line
+//! (`tojson`'s JSON, or `{cpu: 100m}`). Rendering reads a template's
 //! whole output every time, and a general YAML parser spends most of
 //! `render`'s time on it; this reads the same text in a small part of that.
 //!
@@ -23,7 +24,11 @@ pub fn documents(text: &str) -> Option<Vec<Value>> {
             documents.push(Document::new(std::mem::take(&mut lines)).read()?);
             continue;
         }
-        if line.starts_with("---") || line.starts_with("...") || line.starts_with('%') {
+        if line.starts_with("---")
+            || line.starts_with("...")
+            || line.starts_with('%')
+            || !is_printable(line)
+        {
             return None;
         }
         lines.push(line);
@@ -376,6 +381,19 @@ enum Chomping {
     Keep,
 }
 
+/// Whether `line` holds only characters YAML allows in a text (a lone
+/// carriage return, which YAML reads as a line break, is not one of them).
+fn is_printable(line: &str) -> bool {
+    if line.is_ascii() {
+        return line
+            .bytes()
+            .all(|byte| byte == b'\t' || (b' '..=b'~').contains(&byte));
+    }
+    line.chars().all(|c| {
+        matches!(c, '\t' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    })
+}
+
 fn is_sequence_entry(content: &str) -> bool {
     content == "-" || content.starts_with("- ")
 }
@@ -675,6 +693,8 @@ items:
             "a: |\n      \n    x\n",  // a blank line more indented than the text
             "3: x\n",                 // a key that is not a string
             "scalar\n",               // a document that is a scalar
+            "a: b\rc\n",              // a lone carriage return: a line break
+            "a: b\u{1}\n",            // a control character
         ] {
             assert_eq!(documents(text), None, "{text:?} is read");
         }
@@ -690,7 +710,7 @@ items:
         };
         assert!(agree(&blocks(DEEPEST)).is_some());
         assert_eq!(documents(&blocks(DEEPEST + 1)), None);
-        assert_eq!(documents(&blocks(1 << 16)), None);
+        assert_eq!(documents(&blocks(1000)), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Values printed as block YAML: mappings indented by two, sequences at
-//! their key's indentation, a
-//! string with line breaks as a `|` block, and any other string plain where
-//! no YAML reader (1.1 as kubectl's, or 1.2) could take it for something
-//! else, double-quoted where one could. Every render prints every object,
-//! and this is a small part of what a general serializer spends on it.
+//! their key's indentation, a string with line breaks as a `|` block, and
+//! any other string plain where no YAML reader (1.1 as kubectl's, or 1.2)
+//! could take it for something else, double-quoted where one could. Every
+//! render prints every object, and this takes a small part of what a
+//! general serializer spends on it. Debug builds read every printed text
+//! back and check that it is the value printed.
 
 use serde_json::{Map, Value};
 
