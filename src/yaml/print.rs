@@ -98,9 +98,10 @@ enum Position {
 fn string(out: &mut String, text: &str, indent: usize, position: Position) {
     if is_plain(text, position) {
         out.push_str(text);
-    } else if position == Position::Value && fits_literal_block(text) {
-        literal_block(out, text, indent + 2);
-    } else {
+        return;
+    }
+    let written_as_block = position == Position::Value && literal_block(out, text, indent + 2);
+    if !written_as_block {
         double_quoted(out, text);
     }
 }
@@ -141,36 +142,18 @@ fn is_plain(text: &str, position: Position) -> bool {
     !structural && !super::could_be_a_number(unsigned)
 }
 
-/// Whether `text` can be a `|` block that reads back exactly: lines to
-/// show, no character a block cannot hold, and nothing the block's
-/// indentation would swallow (a first line starting with a space, a line
-/// of spaces alone).
-fn fits_literal_block(text: &str) -> bool {
+/// Writes `text` as a `|` block with its lines at `body_indent` (the
+/// chomping indicator keeps its trailing line breaks as they are), if a
+/// block reads back exactly as `text`: lines to show, no character a block
+/// cannot hold, and nothing its indentation would swallow (a first line
+/// starting with a space, a line of spaces alone). Otherwise it writes
+/// nothing and answers false.
+fn literal_block(out: &mut String, text: &str, body_indent: usize) -> bool {
     let content = text.trim_end_matches('\n');
-    let blocks_can_hold = |c: char| {
-        matches!(c, '\n' | '\t' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-            && c != '\u{FEFF}'
-    };
-    text.contains('\n')
-        && !content.is_empty()
-        && !content.starts_with([' ', '\t', '\n'])
-        && content.split('\n').all(|line| {
-            let spaces_only =
-                !line.is_empty() && line.bytes().all(|byte| byte == b' ' || byte == b'\t');
-            // Most text is ASCII: bytes are quicker to check than chars.
-            let holdable = if line.is_ascii() {
-                line.bytes().all(|byte| matches!(byte, b'\t' | b' '..=b'~'))
-            } else {
-                line.chars().all(blocks_can_hold)
-            };
-            !spaces_only && holdable
-        })
-}
-
-/// `text` as a `|` block with its lines at `body_indent`; the chomping
-/// indicator keeps its trailing line breaks as they are.
-fn literal_block(out: &mut String, text: &str, body_indent: usize) {
-    let content = text.trim_end_matches('\n');
+    if !text.contains('\n') || content.is_empty() || content.starts_with([' ', '\t', '\n']) {
+        return false;
+    }
+    let start = out.len();
     out.push_str(match text.len() - content.len() {
         0 => "|-",
         1 => "|",
@@ -178,14 +161,34 @@ fn literal_block(out: &mut String, text: &str, body_indent: usize) {
     });
     for line in content.split('\n') {
         out.push('\n');
-        if !line.is_empty() {
-            push_indent(out, body_indent);
-            out.push_str(line);
+        if line.is_empty() {
+            continue;
         }
+        if !block_can_hold(line) {
+            out.truncate(start);
+            return false;
+        }
+        push_indent(out, body_indent);
+        out.push_str(line);
     }
     for _ in 1..(text.len() - content.len()) {
         out.push('\n');
     }
+    true
+}
+
+/// Whether a `|` block can hold `line` (not empty) as it is.
+fn block_can_hold(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    if bytes.iter().all(|&byte| byte == b' ' || byte == b'\t') {
+        return false;
+    }
+    // Most text is printable ASCII, quicker to check as bytes.
+    bytes.iter().all(|&byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+        || line.chars().all(|c| {
+            matches!(c, '\t' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+                && c != '\u{FEFF}'
+        })
 }
 
 fn double_quoted(out: &mut String, text: &str) {
