@@ -114,23 +114,9 @@ impl<'a> Document<'a> {
     }
 
     fn sequence(&mut self, indent: usize) -> Option<Value> {
-        self.depth += 1;
-        if self.depth > DEEPEST {
-            return None;
-        }
+        self.enter()?;
         let mut items = Vec::new();
-        loop {
-            let content = match self.peek()? {
-                Some((column, content)) if column == indent && is_sequence_entry(content) => {
-                    content
-                }
-                Some((column, _)) if column > indent => return None,
-                _ => {
-                    self.depth -= 1;
-                    return Some(Value::Array(items));
-                }
-            };
-            self.advance();
+        while let Some(content) = self.entry(indent, true)? {
             let after_dash = &content[1..];
             let rest = after_dash.trim_start_matches(' ');
             let item = if rest.is_empty() || rest.starts_with('#') {
@@ -146,26 +132,14 @@ impl<'a> Document<'a> {
             };
             items.push(item);
         }
+        self.depth -= 1;
+        Some(Value::Array(items))
     }
 
     fn mapping(&mut self, indent: usize) -> Option<Value> {
-        self.depth += 1;
-        if self.depth > DEEPEST {
-            return None;
-        }
+        self.enter()?;
         let mut map = Map::new();
-        loop {
-            let content = match self.peek()? {
-                Some((column, content)) if column == indent && !is_sequence_entry(content) => {
-                    content
-                }
-                Some((column, _)) if column > indent => return None,
-                _ => {
-                    self.depth -= 1;
-                    return Some(Value::Object(map));
-                }
-            };
-            self.advance();
+        while let Some(content) = self.entry(indent, false)? {
             let (key, rest) = mapping_key(content)?;
             let value = if rest.is_empty() || rest.starts_with('#') {
                 self.nested(indent, true)?
@@ -176,6 +150,30 @@ impl<'a> Document<'a> {
             if map.insert(key, value).is_some() {
                 return None;
             }
+        }
+        self.depth -= 1;
+        Some(Value::Object(map))
+    }
+
+    /// One more collection open; `None` beyond [`DEEPEST`].
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= DEEPEST).then_some(())
+    }
+
+    /// The content of the next entry of the sequence (a `- ` line) or
+    /// mapping at `indent`, read; `Some(None)` where the collection ends;
+    /// `None` for a line indented more than its siblings.
+    fn entry(&mut self, indent: usize, sequence: bool) -> Option<Option<&'a str>> {
+        match self.peek()? {
+            Some((column, content))
+                if column == indent && is_sequence_entry(content) == sequence =>
+            {
+                self.advance();
+                Some(Some(content))
+            }
+            Some((column, _)) if column > indent => None,
+            _ => Some(None),
         }
     }
 

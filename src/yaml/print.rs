@@ -227,6 +227,14 @@ mod tests {
         printed
     }
 
+    fn assert_quoted(text: &str) {
+        let printed = read_back(&json!({ "k": text }));
+        assert!(
+            printed.starts_with("k: \""),
+            "{text:?} printed as {printed}"
+        );
+    }
+
     #[test]
     fn prints_what_can_be_plain_plainly() {
         for text in [
@@ -308,11 +316,7 @@ mod tests {
             "<<",
             "=",
         ] {
-            let printed = read_back(&json!({ "k": text }));
-            assert!(
-                printed.starts_with("k: \""),
-                "{text:?} printed as {printed}"
-            );
+            assert_quoted(text);
         }
         assert_eq!(read_back(&json!({ "a:b": 1 })), "\"a:b\": 1\n");
     }
@@ -335,11 +339,7 @@ mod tests {
             "\n",
             "x\n\u{85}\n",
         ] {
-            let printed = read_back(&json!({ "k": text }));
-            assert!(
-                printed.starts_with("k: \""),
-                "{text:?} printed as {printed}"
-            );
+            assert_quoted(text);
         }
     }
 
