@@ -1,7 +1,10 @@
-//! YAML in and out through serde-saphyr (serde_yaml is no longer
-//! maintained; kube builds serde-saphyr in already). Values are
-//! `serde_json::Value`, whose maps keep their order (serde_json's
-//! `preserve_order`), so a printed object keeps the order of its fields.
+//! YAML in and out. serde-saphyr (serde_yaml is no longer maintained;
+//! kube builds serde-saphyr in already) reads YAML and says what is wrong
+//! with it; plain block YAML, as templates and profiles are written, is
+//! read by [`block`], and YAML is printed by [`print`], both many times
+//! quicker. Values are `serde_json::Value`, whose maps keep their order
+//! (serde_json's `preserve_order`), so a printed object keeps the order of
+//! its fields.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
