@@ -196,13 +196,8 @@ impl<'a> Document<'a> {
     /// collection's, which a `|` block's lines must exceed.
     fn inline(&mut self, text: &str, indent: usize) -> Option<Value> {
         match text.as_bytes()[0] {
-            b'"' => {
-                let end = closing_double_quote(text)?;
-                let value: String = serde_json::from_str(&text[..=end]).ok()?;
-                only_comment_after(&text[end + 1..]).then_some(Value::String(value))
-            }
-            b'\'' => {
-                let (value, rest) = single_quoted(text)?;
+            b'"' | b'\'' => {
+                let (value, rest) = quoted(text)?;
                 only_comment_after(rest).then_some(Value::String(value))
             }
             b'{' | b'[' => {
@@ -288,13 +283,8 @@ impl Flow<'_> {
         match *rest.as_bytes().first()? {
             b'{' => self.collection(b'}'),
             b'[' => self.collection(b']'),
-            b'"' => {
-                let end = closing_double_quote(rest)?;
-                self.at += end + 1;
-                serde_json::from_str(&rest[..=end]).ok()
-            }
-            b'\'' => {
-                let (value, after) = single_quoted(rest)?;
+            b'"' | b'\'' => {
+                let (value, after) = quoted(rest)?;
                 self.at += rest.len() - after.len();
                 Some(Value::String(value))
             }
@@ -398,9 +388,7 @@ fn is_sequence_entry(content: &str) -> bool {
 /// with a key this reader is sure is a string.
 fn mapping_key(content: &str) -> Option<(String, &str)> {
     let (key, after_key) = if content.starts_with('"') {
-        let end = closing_double_quote(content)?;
-        let key: String = serde_json::from_str(&content[..=end]).ok()?;
-        (key, &content[end + 1..])
+        quoted(content)?
     } else {
         let length = content
             .bytes()
@@ -419,24 +407,25 @@ fn mapping_key(content: &str) -> Option<(String, &str)> {
     Some((key, rest.trim_start_matches(' ')))
 }
 
-/// The index of the quote that closes the double-quoted string `text`
-/// starts with.
-fn closing_double_quote(text: &str) -> Option<usize> {
-    let mut escaped = false;
-    for (index, byte) in text.bytes().enumerate().skip(1) {
-        match byte {
-            _ if escaped => escaped = false,
-            b'\\' => escaped = true,
-            b'"' => return Some(index),
-            _ => {}
-        }
+/// The quoted string `text` starts with, and the text after it: a
+/// double-quoted one on one line with JSON's escapes (which mean the same
+/// in YAML; YAML's others are left to the full parser), or a single-quoted
+/// one (`''` is a quote).
+fn quoted(text: &str) -> Option<(String, &str)> {
+    if text.starts_with('"') {
+        let mut escaped = false;
+        let end = text.bytes().enumerate().skip(1).find_map(|(index, byte)| {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => return Some(index),
+                _ => {}
+            }
+            None
+        })?;
+        let value = serde_json::from_str(&text[..=end]).ok()?;
+        return Some((value, &text[end + 1..]));
     }
-    None
-}
-
-/// The single-quoted string `text` starts with (`''` is a quote), and the
-/// text after it.
-fn single_quoted(text: &str) -> Option<(String, &str)> {
     let mut value = String::new();
     let mut rest = &text[1..];
     loop {
