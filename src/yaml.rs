@@ -89,6 +89,18 @@ fn could_be_a_number(bytes: &[u8]) -> bool {
     }
 }
 
+/// Whether `text` is tabs, line breaks and printable ASCII alone, as most
+/// text is (the rest needs its characters looked at). Checked a chunk at a
+/// time without stopping inside one, which compiles to a few vector
+/// instructions per chunk: whole scripts pass through here.
+fn is_printable_ascii(text: &str) -> bool {
+    text.as_bytes().chunks(32).all(|chunk| {
+        chunk.iter().fold(true, |printable, &byte| {
+            printable & (byte == b'\t' || byte == b'\n' || (b' '..=b'~').contains(&byte))
+        })
+    })
+}
+
 /// Whether `number`, read from the scalar `written`, is an integer beyond
 /// 64 bits that the parser could only read as a floating point number,
 /// rounded (a number that would pass for another).

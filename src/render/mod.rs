@@ -38,7 +38,7 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
     // The context is handed to the templates as one value per stage, not
     // converted again for each template: it holds every script.
     context.scripts = render_scripts(
-        &environment,
+        environment,
         &template_values(&context),
         valid.profile.redis.topology,
     )?;
@@ -68,7 +68,7 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
             context.set_config_checksums(pods_digest.hex(), &job_digest.hex());
             values = template_values(&context);
         }
-        let text = render_template(&environment, component.template.name, &values)?;
+        let text = render_template(environment, component.template.name, &values)?;
         // Rendering stays quick only while templates keep to plain block YAML.
         debug_assert!(
             crate::yaml::block::documents(&text).is_some(),

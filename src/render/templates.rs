@@ -1,6 +1,8 @@
 //! The templates, compiled into the binary so that `render` needs no files
 //! beside it, and the order they are rendered in.
 
+use std::sync::OnceLock;
+
 use minijinja::{Environment, UndefinedBehavior};
 
 use crate::profile::Topology;
@@ -149,7 +151,14 @@ pub const SCRIPTS: &[Script] = &[
     },
 ];
 
-pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
+/// The templates, compiled when first rendered and kept for the life of
+/// the process: a profile needs only its topology's scripts, compiling is a
+/// large part of a render, and so is freeing what was compiled.
+pub fn environment() -> Result<&'static Environment<'static>, minijinja::Error> {
+    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    if let Some(environment) = ENVIRONMENT.get() {
+        return Ok(environment);
+    }
     let mut environment = Environment::new();
     // A typo in a template is an error, never an empty string.
     environment.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -163,10 +172,8 @@ pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
             .keep_trailing_newline(true)
             .build()?,
     );
-    // Compiled when first rendered: a profile needs only its topology's
-    // scripts, and compiling is a large part of a render.
     environment.set_loader(|name| Ok(source(name).map(str::to_owned)));
-    Ok(environment)
+    Ok(ENVIRONMENT.get_or_init(|| environment))
 }
 
 /// The text of the template called `name`.

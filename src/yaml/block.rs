@@ -372,9 +372,7 @@ enum Chomping {
 /// Whether `line` holds only characters YAML allows in a text (a lone
 /// carriage return, which YAML reads as a line break, is not one of them).
 fn is_printable(line: &str) -> bool {
-    // Most text is printable ASCII, quicker to check as bytes.
-    line.bytes()
-        .all(|byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+    super::is_printable_ascii(line)
         || line.chars().all(|c| {
             matches!(c, '\t' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
         })
@@ -413,18 +411,7 @@ fn mapping_key(content: &str) -> Option<(String, &str)> {
 /// one (`''` is a quote).
 fn quoted(text: &str) -> Option<(String, &str)> {
     if text.starts_with('"') {
-        let mut escaped = false;
-        let end = text.bytes().enumerate().skip(1).find_map(|(index, byte)| {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => return Some(index),
-                _ => {}
-            }
-            None
-        })?;
-        let value = serde_json::from_str(&text[..=end]).ok()?;
-        return Some((value, &text[end + 1..]));
+        return double_quoted(text);
     }
     let mut value = String::new();
     let mut rest = &text[1..];
@@ -440,6 +427,85 @@ fn quoted(text: &str) -> Option<(String, &str)> {
             None => return Some((value, rest)),
         }
     }
+}
+
+/// A double-quoted string with JSON's escapes. Read here a span at a
+/// time (`tojson` puts whole scripts on one line); a surrogate escape or a
+/// raw control character is left to serde_json, which declines the latter.
+fn double_quoted(text: &str) -> Option<(String, &str)> {
+    let bytes = text.as_bytes();
+    let mut value = String::with_capacity(text.len().min(4096));
+    let (mut start, mut index) = (1, 1);
+    loop {
+        index += next_special(&bytes[index..])?;
+        value.push_str(&text[start..index]);
+        let escaped = match (bytes[index], bytes.get(index + 1)) {
+            (b'"', _) => return Some((value, &text[index + 1..])),
+            (b'\\', Some(b'n')) => '\n',
+            (b'\\', Some(b'"')) => '"',
+            (b'\\', Some(b'\\')) => '\\',
+            (b'\\', Some(b'/')) => '/',
+            (b'\\', Some(b't')) => '\t',
+            (b'\\', Some(b'r')) => '\r',
+            (b'\\', Some(b'b')) => '\u{8}',
+            (b'\\', Some(b'f')) => '\u{c}',
+            (b'\\', Some(b'u')) => match text
+                .get(index + 2..index + 6)
+                .filter(|hex| hex.bytes().all(|byte| byte.is_ascii_hexdigit()))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .and_then(char::from_u32)
+            {
+                Some(character) => {
+                    value.push(character);
+                    index += 6;
+                    start = index;
+                    continue;
+                }
+                None => return json_string(text),
+            },
+            _ => return json_string(text),
+        };
+        value.push(escaped);
+        index += 2;
+        start = index;
+    }
+}
+
+/// Where the next quote, backslash or control character is. A chunk at a
+/// time without stopping inside one, as `is_printable_ascii` does: whole
+/// scripts come through here.
+fn next_special(bytes: &[u8]) -> Option<usize> {
+    let special = |byte: u8| matches!(byte, b'"' | b'\\' | ..=0x1f);
+    let mut passed = 0;
+    for chunk in bytes.chunks(16) {
+        if chunk
+            .iter()
+            .fold(false, |found, &byte| found | special(byte))
+        {
+            return chunk
+                .iter()
+                .position(|&byte| special(byte))
+                .map(|at| passed + at);
+        }
+        passed += chunk.len();
+    }
+    None
+}
+
+/// A double-quoted string as serde_json reads it, up to its closing quote.
+fn json_string(text: &str) -> Option<(String, &str)> {
+    let mut escaped = false;
+    let end = text.bytes().enumerate().skip(1).find_map(|(index, byte)| {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => return Some(index),
+            _ => {}
+        }
+        None
+    })?;
+    let value = serde_json::from_str(&text[..=end]).ok()?;
+    Some((value, &text[end + 1..]))
 }
 
 /// Whether nothing but a comment (or nothing) follows a quoted or flow value.
@@ -598,6 +664,8 @@ items:
             "\"quoted: #\"",
             "'it''s'",
             "\"\\u00e9\\n\"",
+            "\"\\t\\/\\b\\f\\r\\\\ \\u003c&\\u0026 \\\"x\\\" \"",
+            "\"\\ud83d\\ude00 a surrogate pair\"",
             "ünïcode",
             "a # comment",
             "{}",
@@ -643,6 +711,9 @@ items:
             ">",
             "|2",
             "\"unclosed",
+            "\"unclosed\\\"",
+            "\"\\x41 YAML's own escape\"",
+            "\"\\u+041\"",
             "[1,",
             "a: b",
             "x\ty",

@@ -159,12 +159,13 @@ fn literal_block(out: &mut String, text: &str, body_indent: usize) -> bool {
         1 => "|",
         _ => "|+",
     });
+    let printable_ascii = super::is_printable_ascii(content);
     for line in content.split('\n') {
         out.push('\n');
         if line.is_empty() {
             continue;
         }
-        if !block_can_hold(line) {
+        if !block_can_hold(line, printable_ascii) {
             out.truncate(start);
             return false;
         }
@@ -177,14 +178,13 @@ fn literal_block(out: &mut String, text: &str, body_indent: usize) -> bool {
     true
 }
 
-/// Whether a `|` block can hold `line` (not empty) as it is.
-fn block_can_hold(line: &str) -> bool {
-    let bytes = line.as_bytes();
-    if bytes.iter().all(|&byte| byte == b' ' || byte == b'\t') {
+/// Whether a `|` block can hold `line` (not empty) as it is; a line of
+/// printable ASCII needs only its first characters looked at.
+fn block_can_hold(line: &str, printable_ascii: bool) -> bool {
+    if line.bytes().all(|byte| byte == b' ' || byte == b'\t') {
         return false;
     }
-    // Most text is printable ASCII, quicker to check as bytes.
-    bytes.iter().all(|&byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+    printable_ascii
         || line.chars().all(|c| {
             matches!(c, '\t' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
                 && c != '\u{FEFF}'
