@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Wall time of `cafectl render` for each shipped profile, as a whole process,
-# in a release build. Target: under 10 ms each on a 2-core machine.
+# in a release build. Target: under 2 ms each.
 #
 #   bash tests/bench/render.sh            # hyperfine if installed, else a loop
 set -euo pipefail
