@@ -765,7 +765,8 @@ fn a_cluster_with_fewer_replicas_per_master_moves_off_the_going_pods_first() {
     );
     assert!(
         succeeded && !again.contains("takes over") && !again.contains("follows"),
-        "a second run changes nothing:\n{again}"
+        "a second run changes nothing:\n{again}\nthe first run:\n{output}\n{}",
+        lab.logs()
     );
     // The pods that stay: three masters holding every slot, one replica
     // each, and still so after the pods' loop that meets moved peers (every

@@ -36,13 +36,10 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
     })?;
     let mut context = context::build(valid);
     // The context is handed to the templates as one value per stage, not
-    // converted again for each template: it holds every script.
-    context.scripts = render_scripts(
-        environment,
-        &template_values(&context),
-        valid.profile.redis.topology,
-    )?;
+    // converted again for each template: once for the scripts and the
+    // configuration, once with those and their checksums.
     let mut values = template_values(&context);
+    context.scripts = render_scripts(environment, &values, valid.profile.redis.topology)?;
 
     // What the pods read at start (a change rolls them), and that plus what
     // only the bootstrap Job runs (a change makes a new Job): a larger

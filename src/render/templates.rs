@@ -26,7 +26,8 @@ pub struct Component {
     pub template: Template,
     /// The `app.kubernetes.io/component` label of what it renders.
     pub component: &'static str,
-    /// Its output is configuration the Redis pods read at start.
+    /// Its output is configuration the Redis pods read at start. Rendered
+    /// before the checksums exist, and so with `scripts` still empty.
     pub feeds_config_checksum: bool,
 }
 
