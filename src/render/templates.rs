@@ -152,9 +152,9 @@ pub const SCRIPTS: &[Script] = &[
     },
 ];
 
-/// The templates, compiled when first rendered and kept for the life of
-/// the process: a profile needs only its topology's scripts, compiling is a
-/// large part of a render, and so is freeing what was compiled.
+/// The templates, compiled when first rendered (a profile needs only its
+/// topology's scripts, and compiling is a large part of a render) and kept
+/// for the life of the process.
 pub fn environment() -> Result<&'static Environment<'static>, minijinja::Error> {
     static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
     if let Some(environment) = ENVIRONMENT.get() {

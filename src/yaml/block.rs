@@ -429,9 +429,10 @@ fn quoted(text: &str) -> Option<(String, &str)> {
     }
 }
 
-/// A double-quoted string with JSON's escapes. Read here a span at a
-/// time (`tojson` puts whole scripts on one line); a surrogate escape or a
-/// raw control character is left to serde_json, which declines the latter.
+/// A double-quoted string with JSON's escapes, read a span at a time
+/// (`tojson` puts whole scripts on one line). Anything else (a surrogate
+/// pair, a raw control character, YAML's own escapes) goes to serde_json,
+/// which reads the first and declines the others.
 fn double_quoted(text: &str) -> Option<(String, &str)> {
     let bytes = text.as_bytes();
     let mut value = String::with_capacity(text.len().min(4096));
