@@ -800,7 +800,6 @@ fn a_cluster_with_fewer_replicas_per_master_moves_off_the_going_pods_first() {
     }
 }
 
-/// The pod of a node in a CLUSTER NODES view.
 /// Node 0 sees `masters` masters, each holding slots and followed by
 /// `replicas_per_master` replicas.
 fn assert_shards(lab: &Lab, masters: usize, replicas_per_master: usize) {
@@ -820,6 +819,7 @@ fn assert_shards(lab: &Lab, masters: usize, replicas_per_master: usize) {
     }
 }
 
+/// The pod of a node in a CLUSTER NODES view.
 fn pod_of(lab: &Lab, node: &ClusterNode) -> Option<usize> {
     lab.ordinal_of(node.address.split(':').next()?)
 }
