@@ -1,5 +1,6 @@
-//! Profile files layered key by key, then `--set` overrides, remembering for
-//! every key which layer set it so that an error can name the file and line.
+//! Profile files layered key by key, then `--set` overrides; which layer set
+//! a key is worked out again, by replaying the layers, only when an error
+//! needs the file and line.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,18 @@ pub struct Origin {
 pub struct Layers {
     pub sources: Vec<Source>,
     pub merged: Value,
-    origins: BTreeMap<KeyPath, Origin>,
+    /// What each source brought, in order, for `origin_of` to replay.
+    brought: Vec<Brought>,
+    /// Only while replaying: where each key came from.
+    origins: Origins,
+}
+
+type Origins = Option<BTreeMap<KeyPath, Origin>>;
+
+#[derive(Debug, Clone)]
+enum Brought {
+    File(Value),
+    Set(KeyPath, Value),
 }
 
 impl Layers {
@@ -38,12 +50,14 @@ impl Layers {
         Layers {
             sources: Vec::new(),
             merged: Value::Object(Map::new()),
-            origins: BTreeMap::new(),
+            brought: Vec::new(),
+            origins: None,
         }
     }
 
     /// Adds a parsed profile file on top of the earlier ones.
     pub fn push_file(&mut self, label: String, text: String, value: Value) {
+        self.brought.push(Brought::File(value.clone()));
         let source = self.add_source(label, Some(text));
         let mut merged = std::mem::take(&mut self.merged);
         self.merge(
@@ -59,6 +73,7 @@ impl Layers {
     /// Sets one key, as `--set path=value` does; intermediate mappings are
     /// created, and a list may grow by one entry at a time.
     pub fn set(&mut self, label: String, path: &KeyPath, value: Value) -> Result<(), String> {
+        self.brought.push(Brought::Set(path.clone(), value.clone()));
         let source = self.add_source(label, None);
         let mut node = &mut self.merged;
         let mut walked = KeyPath::root();
@@ -97,25 +112,44 @@ impl Layers {
                 created.push(walked.clone());
             }
         }
-        *node = value.clone();
-        for prefix in created {
-            self.origins.insert(
-                prefix.clone(),
-                Origin {
-                    source,
-                    path: prefix,
-                },
-            );
+        record(&mut self.origins, path, &value, path, source);
+        *node = value;
+        if let Some(origins) = &mut self.origins {
+            for prefix in created {
+                origins.insert(
+                    prefix.clone(),
+                    Origin {
+                        source,
+                        path: prefix,
+                    },
+                );
+            }
         }
-        self.record(path, value, path, source);
         Ok(())
     }
 
     /// The layer that last set `path`, or the nearest enclosing key.
     pub fn origin_of(&self, path: &KeyPath) -> Option<(&Source, KeyPath)> {
+        let mut replay = Layers {
+            origins: Some(BTreeMap::new()),
+            ..Layers::new()
+        };
+        for (brought, source) in self.brought.iter().zip(&self.sources) {
+            match brought.clone() {
+                Brought::File(value) => {
+                    replay.push_file(source.label.clone(), String::new(), value)
+                }
+                // Failing or not, as the first time (a failed one may have
+                // created keys on its way).
+                Brought::Set(path, value) => {
+                    let _ = replay.set(source.label.clone(), &path, value);
+                }
+            }
+        }
+        let origins = replay.origins.unwrap_or_default();
         let mut prefix = path.clone();
         loop {
-            if let Some(origin) = self.origins.get(&prefix) {
+            if let Some(origin) = origins.get(&prefix) {
                 // Carry the part below the recorded key over to the source.
                 let mut source_path = origin.path.clone();
                 source_path.0.extend_from_slice(&path.0[prefix.0.len()..]);
@@ -140,19 +174,13 @@ impl Layers {
     ) {
         match (base, overlay) {
             (Value::Object(base_map), Value::Object(overlay_map)) => {
-                self.origins.insert(
-                    at.clone(),
-                    Origin {
-                        source,
-                        path: from.clone(),
-                    },
-                );
+                set_origin(&mut self.origins, at, from, source);
                 for (key, value) in overlay_map {
                     let (at, from) = (at.key(&key), from.key(&key));
                     match base_map.get_mut(&key) {
                         Some(existing) => self.merge(existing, value, &at, &from, source),
                         None => {
-                            self.record(&at, value.clone(), &from, source);
+                            record(&mut self.origins, &at, &value, &from, source);
                             base_map.insert(key, value);
                         }
                     }
@@ -162,13 +190,7 @@ impl Layers {
                 if named_entries(base_items) && named_entries(&overlay_items) =>
             {
                 // Lists of named entries (autoscaling) merge entry by entry.
-                self.origins.insert(
-                    at.clone(),
-                    Origin {
-                        source,
-                        path: from.clone(),
-                    },
-                );
+                set_origin(&mut self.origins, at, from, source);
                 for (source_index, item) in overlay_items.into_iter().enumerate() {
                     let from = from.index(source_index);
                     match base_items
@@ -183,51 +205,72 @@ impl Layers {
                             source,
                         ),
                         None => {
-                            self.record(&at.index(base_items.len()), item.clone(), &from, source);
+                            record(
+                                &mut self.origins,
+                                &at.index(base_items.len()),
+                                &item,
+                                &from,
+                                source,
+                            );
                             base_items.push(item);
                         }
                     }
                 }
             }
             (base, overlay) => {
-                self.record(at, overlay.clone(), from, source);
+                record(&mut self.origins, at, &overlay, from, source);
                 *base = overlay;
             }
         }
     }
+}
 
-    /// Marks `value` and everything below it as coming from `source`,
-    /// forgetting what earlier layers had set there.
-    fn record(&mut self, at: &KeyPath, value: Value, from: &KeyPath, source: usize) {
-        // Paths below `at` sort right after it: remove that run only, so that
-        // recording every key of a large file stays linear.
-        let below: Vec<KeyPath> = self
-            .origins
-            .range(at.clone()..)
-            .map(|(path, _)| path)
-            .take_while(|path| path.starts_with(at))
-            .cloned()
-            .collect();
-        for path in below {
-            self.origins.remove(&path);
-        }
-        let mut pending = vec![(at.clone(), value, from.clone())];
-        while let Some((at, value, from)) = pending.pop() {
-            match value {
-                Value::Object(map) => {
-                    for (key, child) in map {
-                        pending.push((at.key(&key), child, from.key(&key)));
-                    }
+/// While replaying: `at` (not what is below it) comes from `source`.
+fn set_origin(origins: &mut Origins, at: &KeyPath, from: &KeyPath, source: usize) {
+    if let Some(origins) = origins {
+        origins.insert(
+            at.clone(),
+            Origin {
+                source,
+                path: from.clone(),
+            },
+        );
+    }
+}
+
+/// While replaying: `value` and everything below it comes from
+/// `source`, whatever earlier layers had set there.
+fn record(origins: &mut Origins, at: &KeyPath, value: &Value, from: &KeyPath, source: usize) {
+    let Some(origins) = origins else {
+        return;
+    };
+    // Paths below `at` sort right after it: remove that run only, so that
+    // recording every key of a large file stays linear.
+    let below: Vec<KeyPath> = origins
+        .range(at.clone()..)
+        .map(|(path, _)| path)
+        .take_while(|path| path.starts_with(at))
+        .cloned()
+        .collect();
+    for path in below {
+        origins.remove(&path);
+    }
+    let mut pending = vec![(at.clone(), value, from.clone())];
+    while let Some((at, value, from)) = pending.pop() {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    pending.push((at.key(key), child, from.key(key)));
                 }
-                Value::Array(items) => {
-                    for (index, child) in items.into_iter().enumerate() {
-                        pending.push((at.index(index), child, from.index(index)));
-                    }
-                }
-                _ => {}
             }
-            self.origins.insert(at, Origin { source, path: from });
+            Value::Array(items) => {
+                for (index, child) in items.iter().enumerate() {
+                    pending.push((at.index(index), child, from.index(index)));
+                }
+            }
+            _ => {}
         }
+        origins.insert(at, Origin { source, path: from });
     }
 }
 

@@ -77,7 +77,7 @@ const MAX_REPORTED_PROBLEMS: usize = 20;
 pub fn load(request: &ProfileRequest) -> Result<ValidProfile, ProfileError> {
     let layers = layer(request)?;
     let profile: Profile =
-        serde_path_to_error::deserialize(layers.merged.clone()).map_err(|error| {
+        serde_path_to_error::deserialize(&layers.merged).map_err(|error| {
             let path = KeyPath::from_serde(error.path());
             problem_at(
                 &layers,
