@@ -76,15 +76,14 @@ const MAX_REPORTED_PROBLEMS: usize = 20;
 /// is reported at once.
 pub fn load(request: &ProfileRequest) -> Result<ValidProfile, ProfileError> {
     let layers = layer(request)?;
-    let profile: Profile =
-        serde_path_to_error::deserialize(&layers.merged).map_err(|error| {
-            let path = KeyPath::from_serde(error.path());
-            problem_at(
-                &layers,
-                &path,
-                error::humanize(&error.into_inner().to_string()),
-            )
-        })?;
+    let profile: Profile = serde_path_to_error::deserialize(&layers.merged).map_err(|error| {
+        let path = KeyPath::from_serde(error.path());
+        problem_at(
+            &layers,
+            &path,
+            error::humanize(&error.into_inner().to_string()),
+        )
+    })?;
     let findings = validate::validate(&profile);
     let unreported = findings.len().saturating_sub(MAX_REPORTED_PROBLEMS);
     // Each problem's line is found by reading its file again.

@@ -10,7 +10,7 @@ mod objects;
 pub mod passwords;
 mod templates;
 
-use minijinja::{Environment, Value};
+use minijinja::Value;
 
 pub use objects::{kind_info, KindInfo, Object, Stage, KINDS};
 
@@ -34,12 +34,23 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
         template: error.name().unwrap_or("?").to_owned(),
         message: error.to_string(),
     })?;
+    let templates = templates::Ahead::new(environment, valid.profile.redis.topology);
+    std::thread::scope(|scope| {
+        scope.spawn(|| templates.compile_backwards());
+        render_with(valid, &templates)
+    })
+}
+
+fn render_with(
+    valid: &ValidProfile,
+    templates: &templates::Ahead,
+) -> Result<Vec<Object>, RenderError> {
     let mut context = context::build(valid);
     // The context is handed to the templates as one value per stage, not
     // converted again for each template: once for the scripts and the
     // configuration, once with those and their checksums.
     let mut values = template_values(&context);
-    context.scripts = render_scripts(environment, &values, valid.profile.redis.topology)?;
+    context.scripts = render_scripts(templates, &values, valid.profile.redis.topology)?;
 
     // What the pods read at start (a change rolls them), and that plus what
     // only the bootstrap Job runs (a change makes a new Job): a larger
@@ -65,7 +76,7 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
             context.set_config_checksums(pods_digest.hex(), &job_digest.hex());
             values = template_values(&context);
         }
-        let text = render_template(environment, component.template.name, &values)?;
+        let text = render_template(templates, component.template.name, &values)?;
         // Rendering stays quick only while templates keep to plain block YAML.
         debug_assert!(
             crate::yaml::block::documents(&text).is_some(),
@@ -104,7 +115,7 @@ pub fn to_yaml_stream(objects: &[Object]) -> String {
 }
 
 fn render_scripts(
-    environment: &Environment<'static>,
+    templates: &templates::Ahead,
     context: &Value,
     topology: Topology,
 ) -> Result<std::collections::BTreeMap<String, String>, RenderError> {
@@ -114,7 +125,7 @@ fn render_scripts(
         .map(|script| {
             Ok((
                 script.file_name.to_owned(),
-                render_template(environment, script.template.name, context)?,
+                render_template(templates, script.template.name, context)?,
             ))
         })
         .collect()
@@ -126,16 +137,17 @@ fn template_values(context: &context::Context) -> Value {
 }
 
 fn render_template(
-    environment: &Environment<'static>,
+    templates: &templates::Ahead,
     name: &str,
     context: &Value,
 ) -> Result<String, RenderError> {
-    let failed = |error: minijinja::Error| RenderError::Template {
+    let failed = |message: String| RenderError::Template {
         template: name.to_owned(),
-        message: error.to_string(),
+        message,
     };
-    environment
-        .get_template(name)
-        .and_then(|template| template.render(context.clone()))
-        .map_err(failed)
+    templates
+        .get(name)
+        .map_err(failed)?
+        .render(context.clone())
+        .map_err(|error| failed(error.to_string()))
 }

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, Template as Compiled, UndefinedBehavior};
 
 use crate::profile::Topology;
 
@@ -160,7 +160,14 @@ pub fn environment() -> Result<&'static Environment<'static>, minijinja::Error> 
     if let Some(environment) = ENVIRONMENT.get() {
         return Ok(environment);
     }
-    let mut environment = Environment::new();
+    // Only the filters and tests the templates use: building minijinja's
+    // hundred built-ins took longer than compiling a template.
+    let mut environment = Environment::empty();
+    environment.add_filter("items", minijinja::filters::items);
+    environment.add_filter("join", minijinja::filters::join);
+    environment.add_filter("replace", minijinja::filters::replace);
+    environment.add_filter("tojson", minijinja::filters::tojson);
+    environment.add_test("none", minijinja::tests::is_none);
     // A typo in a template is an error, never an empty string.
     environment.set_undefined_behavior(UndefinedBehavior::Strict);
     // minijinja would JSON-escape every value of a `.yaml` template; values
@@ -175,6 +182,57 @@ pub fn environment() -> Result<&'static Environment<'static>, minijinja::Error> 
     );
     environment.set_loader(|name| Ok(source(name).map(str::to_owned)));
     Ok(ENVIRONMENT.get_or_init(|| environment))
+}
+
+/// The templates one render uses, in the order it uses them, each compiled
+/// once, by whichever thread comes to it first: compiling is a third of a
+/// render, so a second thread compiles from the last template back while
+/// the render works from the first (and waits for one being compiled).
+pub struct Ahead {
+    environment: &'static Environment<'static>,
+    names: Vec<&'static str>,
+    compiled: Vec<OnceLock<Result<Compiled<'static, 'static>, String>>>,
+}
+
+impl Ahead {
+    pub fn new(environment: &'static Environment<'static>, topology: Topology) -> Ahead {
+        let names: Vec<_> = SCRIPTS
+            .iter()
+            .filter(|script| script.topologies.contains(&topology))
+            .map(|script| script.template.name)
+            .chain(COMPONENTS.iter().map(|component| component.template.name))
+            .collect();
+        let compiled = names.iter().map(|_| OnceLock::new()).collect();
+        Ahead {
+            environment,
+            names,
+            compiled,
+        }
+    }
+
+    /// The template called `name`, compiled; or what is wrong with it.
+    pub fn get(&self, name: &str) -> Result<&Compiled<'static, 'static>, String> {
+        let Some(index) = self.names.iter().position(|known| *known == name) else {
+            return Err(format!("{name} is not among this render's templates"));
+        };
+        self.compiled[index]
+            .get_or_init(|| self.compile(name))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Compiles every template, the last one first.
+    pub fn compile_backwards(&self) {
+        for (name, compiled) in self.names.iter().zip(&self.compiled).rev() {
+            compiled.get_or_init(|| self.compile(name));
+        }
+    }
+
+    fn compile(&self, name: &str) -> Result<Compiled<'static, 'static>, String> {
+        self.environment
+            .get_template(name)
+            .map_err(|error| error.to_string())
+    }
 }
 
 /// The text of the template called `name`.
