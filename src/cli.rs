@@ -139,6 +139,11 @@ pub struct ConnectionArgs {
     /// (e.g. 30s, 5m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+
+    /// Print every request to the API server on stderr as it ends: method, URL, answer, how long
+    /// it took and when it was sent (milliseconds after connecting), as kubectl -v=6 does.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Args)]

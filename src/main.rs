@@ -24,7 +24,9 @@ fn main() -> ExitCode {
     let exit = match commands::run(
         &cli.command,
         &mut commands::ReaderMayLeave::new(io::stdout().lock()),
-        &mut io::stderr().lock(),
+        // Not locked for the whole run: --verbose logs requests from the
+        // runtime's threads.
+        &mut io::stderr(),
     ) {
         Ok(exit) => exit,
         Err(error) => {

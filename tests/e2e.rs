@@ -1121,9 +1121,51 @@ fn an_apply_and_a_diff_send_all_their_requests_over_one_connection() {
     let apply = scratch.cafectl(&["apply", "--no-wait"]);
     assert_eq!(code(&apply), Some(0), "{}", common::describe(&apply));
     assert_eq!(proxy.connections(), 1, "apply");
-    let diff = scratch.cafectl(&["diff", "--set", "redis.maxmemory=200mb"]);
+    let diff = scratch.cafectl(&["diff", "--set", "redis.maxmemory=200mb", "--verbose"]);
     assert_eq!(code(&diff), Some(2), "{}", common::describe(&diff));
     assert_eq!(proxy.connections(), 2, "diff");
+
+    // --verbose: a line per request as it ends, naming the request, the
+    // answer and the time; among them a dry run of every object.
+    let log = String::from_utf8_lossy(&diff.stderr);
+    let origin = format!("https://{}/", proxy.address);
+    for line in log.lines() {
+        let (request, timing) = line.split_once(" in ").unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            timing.ends_with(" ms)") && timing.contains(" ms (sent at "),
+            "{line}"
+        );
+        let (method, rest) = request.split_once(' ').unwrap();
+        assert!(["GET", "PATCH"].contains(&method), "{line}");
+        assert!(rest.starts_with(&origin), "{line}");
+    }
+    let dry_runs = log
+        .lines()
+        .filter(|line| line.starts_with("PATCH ") && line.contains("dryRun=All"))
+        .collect::<Vec<_>>();
+    let objects = Command::cargo_bin("cafectl")
+        .unwrap()
+        .args(["render", "-p"])
+        .arg(profile_path("standalone"))
+        .args(["-n", &scratch.namespace])
+        .args(&scratch.sets)
+        .output()
+        .unwrap();
+    let rendered = String::from_utf8_lossy(&objects.stdout)
+        .lines()
+        .filter(|line| line.starts_with("kind: "))
+        .count();
+    assert_eq!(dry_runs.len(), rendered, "{log}");
+    assert!(
+        dry_runs.iter().all(|line| line.contains(" 200 OK in ")),
+        "{log}"
+    );
+    assert!(log.contains(&format!(
+        "PATCH {origin}apis/apps/v1/namespaces/{}/statefulsets/redis?",
+        scratch.namespace
+    )));
+    // Without it, nothing of the kind.
+    assert!(!String::from_utf8_lossy(&apply.stderr).contains(&origin));
 }
 
 #[test]

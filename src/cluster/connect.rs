@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
 
+use super::request_log::RequestLog;
 use super::retry;
 use crate::cli::ConnectionArgs;
 
@@ -70,11 +71,14 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
     config.read_timeout = Some(args.timeout);
     config.write_timeout = Some(args.timeout);
     let server = config.cluster_url.to_string();
-    let (client, exec_client) = build_client(&config, Protocols::Any, args.timeout)
+    let log = args
+        .verbose
+        .then(|| RequestLog::to_stderr(std::time::Instant::now()));
+    let (client, exec_client) = build_client(&config, Protocols::Any, args.timeout, log.clone())
         .and_then(|client| {
             Ok((
                 client,
-                build_client(&config, Protocols::Http1, args.timeout)?,
+                build_client(&config, Protocols::Http1, args.timeout, log)?,
             ))
         })
         .with_context(|| format!("cannot set up a client for {server}"))?;
@@ -99,11 +103,13 @@ enum Protocols {
 /// handshake waits 40 ms on a delayed ACK; a limit on requests in flight,
 /// because over HTTP/1.1 every request in flight would otherwise open (and
 /// handshake) a connection of its own; and retries of a busy server's
-/// answers bounded by `timeout`.
+/// answers bounded by `timeout`; with `log`, every request sent is logged
+/// (a retried one each time).
 fn build_client(
     config: &Config,
     protocols: Protocols,
     timeout: std::time::Duration,
+    log: Option<RequestLog>,
 ) -> Result<Client, kube::Error> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -130,6 +136,7 @@ fn build_client(
         .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight.clone()))
         .layer(config.base_uri_layer())
         .layer(retry::layer(timeout))
+        .option_layer(log)
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(BoxError::from)

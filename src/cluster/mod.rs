@@ -17,6 +17,7 @@ pub mod password;
 pub mod placement;
 pub mod plan;
 pub mod readiness;
+pub mod request_log;
 pub mod retry;
 pub mod saved_plan;
 pub mod session;

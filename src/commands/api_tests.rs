@@ -28,6 +28,7 @@ fn connection_args() -> ConnectionArgs {
         kubeconfig: None,
         context: None,
         timeout: std::time::Duration::from_secs(5),
+        verbose: false,
     }
 }
 
