@@ -1,19 +1,22 @@
 //! kubeconfig resolution as kubectl does it: --kubeconfig, then $KUBECONFIG,
 //! then ~/.kube/config, then the in-cluster service account.
 
-use std::sync::{Arc, Once};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use anyhow::Context as _;
 use hyper_timeout::TimeoutConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use kube::client::ConfigExt;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 use kube::Client;
-use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
 
+use super::discovery::DiscoveryError;
 use super::request_log::RequestLog;
 use super::retry;
 use crate::cli::ConnectionArgs;
@@ -74,88 +77,179 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
     let log = args
         .verbose
         .then(|| RequestLog::to_stderr(std::time::Instant::now()));
-    let (client, exec_client) = build_client(&config, Protocols::Any, args.timeout, log.clone())
-        .and_then(|client| {
-            Ok((
-                client,
-                build_client(&config, Protocols::Http1, args.timeout, log)?,
-            ))
+    let setting_up = |error: kube::Error| {
+        anyhow::Error::new(error).context(format!("cannot set up a client for {server}"))
+    };
+    let connector = timeout_connector(
+        &config,
+        https_connector(&config, http_connector()).map_err(setting_up)?,
+    );
+    // The first connection, made now, tells whether the server speaks
+    // HTTP/2; the client then sends all of a round at once over it.
+    let first = match tokio::time::timeout(
+        args.timeout,
+        tower::ServiceExt::oneshot(connector.clone(), config.cluster_url.clone()),
+    )
+    .await
+    {
+        Ok(Ok(first)) => first,
+        Ok(Err(error)) => {
+            return Err(DiscoveryError::Unreachable {
+                server,
+                reason: super::error::innermost_causes(&*error),
+            }
+            .into())
+        }
+        Err(_) => return Err(no_answer(&server, args.timeout).into()),
+    };
+    let http2 = first.connected().is_negotiated_h2();
+    let in_flight = if http2 {
+        HTTP2_REQUESTS_IN_FLIGHT
+    } else {
+        HTTP1_REQUESTS_IN_FLIGHT
+    };
+    let client = build_client(
+        &config,
+        Preconnected::new(connector, first),
+        http2,
+        in_flight,
+        args.timeout,
+        log.clone(),
+    )
+    .map_err(setting_up)?;
+    let http1 = config
+        .rustls_https_connector_with_connector(http_connector())
+        .map(|https| timeout_connector(&config, https))
+        .and_then(|connector| {
+            build_client(
+                &config,
+                connector,
+                false,
+                HTTP1_REQUESTS_IN_FLIGHT,
+                args.timeout,
+                log,
+            )
         })
-        .with_context(|| format!("cannot set up a client for {server}"))?;
+        .map_err(setting_up)?;
     Ok(Connection {
         client,
-        exec_client,
+        exec_client: http1,
         server,
         timeout: args.timeout,
     })
 }
 
-/// The HTTP versions a client offers the server.
-#[derive(Clone, Copy, PartialEq)]
-enum Protocols {
-    /// HTTP/2 if the server agrees (TLS ALPN), else HTTP/1.1.
-    Any,
-    Http1,
+/// The answer when the cluster says nothing within --timeout.
+pub fn no_answer(server: &str, timeout: std::time::Duration) -> DiscoveryError {
+    DiscoveryError::Unreachable {
+        server: server.to_owned(),
+        reason: format!("no answer within {}s", timeout.as_secs()),
+    }
 }
 
-/// kube's default stack, with these changes: HTTP/2 where the server
-/// speaks it; TCP_NODELAY, without which every new connection's TLS
-/// handshake waits 40 ms on a delayed ACK; a limit on requests in flight,
-/// because over HTTP/1.1 every request in flight would otherwise open (and
-/// handshake) a connection of its own; and retries of a busy server's
-/// answers bounded by `timeout`; with `log`, every request sent is logged
-/// (a retried one each time).
-fn build_client(
-    config: &Config,
-    protocols: Protocols,
-    timeout: std::time::Duration,
-    log: Option<RequestLog>,
-) -> Result<Client, kube::Error> {
+/// TCP_NODELAY, without which every new connection's TLS handshake waits
+/// 40 ms on a delayed ACK.
+fn http_connector() -> HttpConnector {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let https = match protocols {
-        Protocols::Http1 => config.rustls_https_connector_with_connector(http)?,
-        Protocols::Any => https_connector(config, http)?,
-    };
-    let mut connector = TimeoutConnector::new(https);
+    http
+}
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+fn timeout_connector(config: &Config, connector: Https) -> TimeoutConnector<Https> {
+    let mut connector = TimeoutConnector::new(connector);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
+    connector
+}
+
+/// kube's default stack, with these changes: HTTP/2 where the server
+/// speaks it; at most `in_flight` requests at once, because over HTTP/1.1
+/// every request in flight needs (and handshakes) a connection of its own;
+/// retries of a busy server's answers bounded by `timeout`; with `log`,
+/// every request sent is logged (a retried one each time).
+fn build_client<C>(
+    config: &Config,
+    connector: C,
+    http2: bool,
+    in_flight: usize,
+    timeout: std::time::Duration,
+    log: Option<RequestLog>,
+) -> Result<Client, kube::Error>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
     let http_client: hyper_util::client::legacy::Client<_, kube::client::Body> =
-        hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
-    // One request goes alone: its connection tells whether the server
-    // speaks HTTP/2. Before that, requests sent at once would each open a
-    // connection.
-    let in_flight = match protocols {
-        Protocols::Any => Arc::new(Semaphore::new(1)),
-        Protocols::Http1 => Arc::new(Semaphore::new(HTTP1_REQUESTS_IN_FLIGHT)),
-    };
-    let first_answer = Arc::new(Once::new());
+        hyper_util::client::legacy::Builder::new(TokioExecutor::new())
+            .http2_only(http2)
+            .build(connector);
     let service = ServiceBuilder::new()
-        .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight.clone()))
+        .layer(GlobalConcurrencyLimitLayer::new(in_flight))
         .layer(config.base_uri_layer())
         .layer(retry::layer(timeout))
         .option_layer(log)
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(BoxError::from)
-        .map_result(move |result: Result<http::Response<_>, hyper_util::client::legacy::Error>| {
-            if protocols == Protocols::Any {
-                first_answer.call_once(|| {
-                    let http2 = matches!(&result, Ok(answer) if answer.version() == http::Version::HTTP_2);
-                    let limit = if http2 {
-                        HTTP2_REQUESTS_IN_FLIGHT
-                    } else {
-                        HTTP1_REQUESTS_IN_FLIGHT
-                    };
-                    in_flight.add_permits(limit - 1);
-                });
-            }
-            result
-        })
         .service(http_client);
     Ok(Client::new(service, config.default_namespace.clone()))
+}
+
+/// A connector that hands out a connection made beforehand, once, then
+/// connects as usual (after the server closed that one, say).
+struct Preconnected<C: tower::Service<http::Uri>> {
+    connector: C,
+    first: Arc<Mutex<Option<C::Response>>>,
+}
+
+impl<C: tower::Service<http::Uri>> Preconnected<C> {
+    fn new(connector: C, first: C::Response) -> Preconnected<C> {
+        Preconnected {
+            connector,
+            first: Arc::new(Mutex::new(Some(first))),
+        }
+    }
+}
+
+impl<C: tower::Service<http::Uri> + Clone> Clone for Preconnected<C> {
+    fn clone(&self) -> Self {
+        Preconnected {
+            connector: self.connector.clone(),
+            first: self.first.clone(),
+        }
+    }
+}
+
+impl<C> tower::Service<http::Uri> for Preconnected<C>
+where
+    C: tower::Service<http::Uri>,
+    C::Future: Send + 'static,
+    C::Response: Send + 'static,
+    C::Error: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = C::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, C::Error>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), C::Error>> {
+        self.connector.poll_ready(context)
+    }
+
+    fn call(&mut self, destination: http::Uri) -> Self::Future {
+        let first = self
+            .first
+            .lock()
+            .map(|mut first| first.take())
+            .ok()
+            .flatten();
+        match first {
+            Some(connection) => Box::pin(std::future::ready(Ok(connection))),
+            None => Box::pin(self.connector.call(destination)),
+        }
+    }
 }
 
 /// kube's rustls connector, offering HTTP/2 as well (kube's offers HTTP/1.1
@@ -178,4 +272,27 @@ fn https_connector(
         None => builder,
     };
     Ok(builder.enable_all_versions().wrap_connector(http))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn the_connection_made_beforehand_is_handed_out_once() {
+        let dialled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = dialled.clone();
+        let connector = tower::service_fn(move |destination: http::Uri| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { Ok::<_, std::io::Error>(format!("dialled {destination} #{n}")) }
+        });
+        let preconnected = Preconnected::new(connector, "made beforehand".to_owned());
+        let uri = http::Uri::from_static("https://127.0.0.1:6443");
+        let first = preconnected.clone().oneshot(uri.clone()).await.unwrap();
+        let second = preconnected.clone().oneshot(uri.clone()).await.unwrap();
+        assert_eq!(first, "made beforehand");
+        assert_eq!(second, "dialled https://127.0.0.1:6443/ #0");
+        assert_eq!(dialled.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

@@ -81,14 +81,20 @@ pub fn describe(error: &kube::Error) -> (Option<u16>, String) {
         };
         return (Some(status.code), format!("{said} (HTTP {})", status.code));
     }
+    (None, innermost_causes(error))
+}
+
+/// The innermost two causes of a transport error, which say what happened
+/// (the outer ones are wrappers such as "client error (Connect)").
+pub fn innermost_causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = vec![error.to_string()];
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         chain.push(cause.to_string());
         source = cause.source();
     }
     let innermost = chain.len().saturating_sub(2);
-    (None, chain[innermost..].join(": "))
+    chain[innermost..].join(": ")
 }
 
 #[cfg(test)]

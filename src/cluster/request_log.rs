@@ -124,21 +124,24 @@ mod tests {
     use super::*;
     use tower::ServiceExt as _;
 
-    fn logged_lines() -> (RequestLog, Arc<Mutex<Vec<String>>>) {
+    type Mock = tower_test::mock::Mock<Request<String>, Response<String>>;
+    type Handle = tower_test::mock::Handle<Request<String>, Response<String>>;
+
+    /// A fake server behind the log, and the lines logged.
+    fn logged_mock() -> (Logged<Mock>, Handle, Arc<Mutex<Vec<String>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         let log = RequestLog::new(
             Instant::now(),
             Arc::new(move |line| sink.lock().unwrap().push(line)),
         );
-        (log, lines)
+        let (mock, handle) = tower_test::mock::pair();
+        (log.layer(mock), handle, lines)
     }
 
     #[tokio::test]
     async fn each_request_is_logged_with_its_answer_and_time() {
-        let (log, lines) = logged_lines();
-        let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
-        let service = log.layer(mock);
+        let (service, mut handle, lines) = logged_mock();
         let answer = tokio::spawn(service.oneshot(
             Request::patch("https://127.0.0.1:6443/apis/apps/v1/namespaces/cafe/statefulsets/redis?fieldManager=cafectl&dryRun=All")
                 .body(String::new())
@@ -162,9 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_request_says_why_and_long_queries_are_cut() {
-        let (log, lines) = logged_lines();
-        let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
-        let service = log.layer(mock);
+        let (service, mut handle, lines) = logged_mock();
         let script = "command=".to_owned() + &"x".repeat(500);
         let answer = tokio::spawn(
             service.oneshot(
@@ -189,9 +190,7 @@ mod tests {
     #[tokio::test]
     async fn registered_secrets_never_reach_the_log() {
         crate::redact::register("request-log-test-secret");
-        let (log, lines) = logged_lines();
-        let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
-        let service = log.layer(mock);
+        let (service, mut handle, lines) = logged_mock();
         let answer = tokio::spawn(
             service.oneshot(
                 Request::get("/api/v1/namespaces/cafe")

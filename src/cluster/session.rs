@@ -39,13 +39,27 @@ impl Session {
         connection_args: &ConnectionArgs,
     ) -> anyhow::Result<Session> {
         let profile = profile::load(&profile_args.request())?;
-        Session::start(profile, connect(connection_args).await?).await
+        // The render and the first connection's handshake at once.
+        let connecting = tokio::spawn({
+            let connection_args = connection_args.clone();
+            async move { connect(&connection_args).await }
+        });
+        let objects = rendered(&profile)?;
+        let connection = connecting.await.context("connecting failed")??;
+        Session::with_rendered(profile, objects, connection).await
     }
 
     /// Renders the profile and discovers every kind over `connection`.
     pub async fn start(profile: ValidProfile, connection: Connection) -> anyhow::Result<Session> {
-        let mut objects = render::render(&profile)
-            .context("cafectl could not render this profile; this is a bug, please report it")?;
+        let objects = rendered(&profile)?;
+        Session::with_rendered(profile, objects, connection).await
+    }
+
+    async fn with_rendered(
+        profile: ValidProfile,
+        mut objects: Vec<Object>,
+        connection: Connection,
+    ) -> anyhow::Result<Session> {
         let Connection {
             client,
             exec_client,
@@ -70,12 +84,7 @@ impl Session {
             futures::future::join(discover(&client, &server, kinds), join_all(optional)),
         )
         .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "cannot reach the cluster at {server}: no answer within {}s",
-                timeout.as_secs()
-            )
-        })?;
+        .map_err(|_| super::connect::no_answer(&server, timeout))?;
         let mut catalog = catalog?;
         let mut left_out = Vec::new();
         for (info, found) in optional {
@@ -221,4 +230,9 @@ impl Session {
         }
         Ok(warnings)
     }
+}
+
+fn rendered(profile: &ValidProfile) -> anyhow::Result<Vec<Object>> {
+    render::render(profile)
+        .context("cafectl could not render this profile; this is a bug, please report it")
 }
