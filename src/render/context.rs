@@ -85,8 +85,6 @@ pub struct Context {
     pub network_policy: Option<NetworkPolicyContext>,
     pub pod_disruption_budget: Option<PdbContext>,
     pub autoscalers: Vec<AutoscalerContext>,
-    /// Filled in by the renderer once the scripts are rendered.
-    pub scripts: BTreeMap<String, String>,
     /// Hash of the rendered configuration, so pods restart when it changes.
     pub config_checksum: String,
 }
@@ -591,7 +589,6 @@ pub fn build(valid: &ValidProfile) -> Context {
                 scale_down_window_seconds: autoscaler.behavior.scale_down_window_seconds.seconds(),
             })
             .collect(),
-        scripts: BTreeMap::new(),
         config_checksum: String::new(),
     }
 }

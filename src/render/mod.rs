@@ -50,7 +50,7 @@ fn render_with(
     // converted again for each template: once for the scripts and the
     // configuration, once with those and their checksums.
     let mut values = template_values(&context);
-    context.scripts = render_scripts(templates, &values, valid.profile.redis.topology)?;
+    let scripts = render_scripts(templates, &values, valid.profile.redis.topology)?;
 
     // What the pods read at start (a change rolls them), and that plus what
     // only the bootstrap Job runs (a change makes a new Job): a larger
@@ -58,7 +58,7 @@ fn render_with(
     // its Job adds the new nodes.
     let (mut pods_digest, mut job_digest) = (checksum::Fnv64::new(), checksum::Fnv64::new());
     for script in templates::SCRIPTS {
-        let Some(text) = context.scripts.get(script.file_name) else {
+        let Some(text) = scripts.get(script.file_name) else {
             continue;
         };
         for digest in [&mut job_digest]
@@ -69,6 +69,7 @@ fn render_with(
             digest.update(text.as_bytes());
         }
     }
+    let mut scripts = Some(scripts);
     let mut objects = Vec::new();
     for (order, component) in templates::COMPONENTS.iter().enumerate() {
         // Config components come first; the workloads see their checksums.
@@ -92,12 +93,18 @@ fn render_with(
             object: String::new(),
             message,
         })? {
-            let object = Object::checked(document, &context.profile, component.component, order)
-                .map_err(|(object, message)| RenderError::InvalidObject {
-                    template: component.template.name.to_owned(),
-                    object: format!(" {object}"),
-                    message,
-                })?;
+            let mut object =
+                Object::checked(document, &context.profile, component.component, order).map_err(
+                    |(object, message)| RenderError::InvalidObject {
+                        template: component.template.name.to_owned(),
+                        object: format!(" {object}"),
+                        message,
+                    },
+                )?;
+            if object.kind == "ConfigMap" && object.name == context.redis.scripts_config_map {
+                // Plain text in a ConfigMap's data needs no typed check.
+                object.value["data"] = scripts.take().into_iter().flatten().collect();
+            }
             objects.push(object);
         }
     }

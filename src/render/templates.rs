@@ -27,7 +27,7 @@ pub struct Component {
     /// The `app.kubernetes.io/component` label of what it renders.
     pub component: &'static str,
     /// Its output is configuration the Redis pods read at start. Rendered
-    /// before the checksums exist, and so with `scripts` still empty.
+    /// before the checksums exist.
     pub feeds_config_checksum: bool,
 }
 
@@ -38,7 +38,7 @@ pub const COMPONENTS: &[Component] = &[
         component: "redis",
         feeds_config_checksum: true,
     },
-    // Its scripts are hashed one by one (see `render`).
+    // Its scripts are hashed one by one, and put into it (see `render`).
     Component {
         template: template!("redis-scripts.yaml.j2"),
         component: "redis",
