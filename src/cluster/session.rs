@@ -38,6 +38,7 @@ impl Session {
         profile_args: &ProfileArgs,
         connection_args: &ConnectionArgs,
     ) -> anyhow::Result<Session> {
+        render::prepare();
         let profile = profile::load(&profile_args.request())?;
         // The render and the first connection's handshake at once.
         let connecting = tokio::spawn({

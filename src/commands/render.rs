@@ -14,6 +14,7 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
+    render::prepare();
     let profile = profile::load(&args.profile.request())?;
     let objects = render::render(&profile)
         .context("cafectl could not render this profile; this is a bug, please report it")?;

@@ -28,17 +28,19 @@ pub enum RenderError {
     },
 }
 
+/// Starts compiling the templates on a second thread, for a render soon.
+pub fn prepare() {
+    // An error shows when the render asks for the templates.
+    let _ = templates::Ahead::started();
+}
+
 /// Renders every object of the profile, in apply order.
 pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
-    let environment = templates::environment().map_err(|error| RenderError::Template {
+    let templates = templates::Ahead::started().map_err(|error| RenderError::Template {
         template: error.name().unwrap_or("?").to_owned(),
         message: error.to_string(),
     })?;
-    let templates = templates::Ahead::new(environment, valid.profile.redis.topology);
-    std::thread::scope(|scope| {
-        scope.spawn(|| templates.compile_backwards());
-        render_with(valid, &templates)
-    })
+    render_with(valid, templates)
 }
 
 fn render_with(

@@ -152,9 +152,8 @@ pub const SCRIPTS: &[Script] = &[
     },
 ];
 
-/// The templates, compiled when first rendered (a profile needs only its
-/// topology's scripts, and compiling is a large part of a render) and kept
-/// for the life of the process.
+/// The templates' environment: filters, syntax and where each template's
+/// text is. Templates are compiled through `Ahead`.
 pub fn environment() -> Result<&'static Environment<'static>, minijinja::Error> {
     static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
     if let Some(environment) = ENVIRONMENT.get() {
@@ -184,10 +183,12 @@ pub fn environment() -> Result<&'static Environment<'static>, minijinja::Error> 
     Ok(ENVIRONMENT.get_or_init(|| environment))
 }
 
-/// The templates one render uses, in the order it uses them, each compiled
-/// once, by whichever thread comes to it first: compiling is a third of a
-/// render, so a second thread compiles from the last template back while
-/// the render works from the first (and waits for one being compiled).
+/// Every template, each compiled once, by whichever thread comes to it
+/// first: compiling is a third of a render, so a second thread, started
+/// before the profile is even read, compiles from the last template back
+/// while the render works from the first (and waits for one being
+/// compiled). It may compile scripts another topology needs: on a core
+/// that would otherwise be idle.
 pub struct Ahead {
     environment: &'static Environment<'static>,
     names: Vec<&'static str>,
@@ -195,19 +196,34 @@ pub struct Ahead {
 }
 
 impl Ahead {
-    pub fn new(environment: &'static Environment<'static>, topology: Topology) -> Ahead {
-        let names: Vec<_> = SCRIPTS
-            .iter()
-            .filter(|script| script.topologies.contains(&topology))
-            .map(|script| script.template.name)
-            .chain(COMPONENTS.iter().map(|component| component.template.name))
-            .collect();
-        let compiled = names.iter().map(|_| OnceLock::new()).collect();
-        Ahead {
-            environment,
-            names,
-            compiled,
+    /// The templates, and the thread compiling them (started on the first
+    /// call; without it the render compiles each template itself).
+    pub fn started() -> Result<&'static Ahead, minijinja::Error> {
+        static AHEAD: OnceLock<Ahead> = OnceLock::new();
+        let environment = environment()?;
+        let mut first = false;
+        let ahead = AHEAD.get_or_init(|| {
+            first = true;
+            let names: Vec<_> = SCRIPTS
+                .iter()
+                .map(|script| script.template.name)
+                .chain(COMPONENTS.iter().map(|component| component.template.name))
+                .collect();
+            let compiled = names.iter().map(|_| OnceLock::new()).collect();
+            Ahead {
+                environment,
+                names,
+                compiled,
+            }
+        });
+        if first {
+            // Never writes anywhere: the main thread may hold stdout's or
+            // stderr's lock all along.
+            let _ = std::thread::Builder::new()
+                .name("compile-templates".to_owned())
+                .spawn(|| ahead.compile_backwards());
         }
+        Ok(ahead)
     }
 
     /// The template called `name`, compiled; or what is wrong with it.
@@ -222,7 +238,7 @@ impl Ahead {
     }
 
     /// Compiles every template, the last one first.
-    pub fn compile_backwards(&self) {
+    fn compile_backwards(&self) {
         for (name, compiled) in self.names.iter().zip(&self.compiled).rev() {
             compiled.get_or_init(|| self.compile(name));
         }
