@@ -26,17 +26,10 @@ pub(crate) async fn execute(
     // Each state of a password change is applied and rolled out in turn.
     let steps = PasswordChange::steps(password_change.as_ref(), session);
     let first = &steps[0];
-    let warnings = first.preflight().await?;
-    for warning in &warnings {
-        writeln!(stderr, "warning: {warning}")?;
-    }
-    if args.strict && !warnings.is_empty() {
-        anyhow::bail!(
-            "{} preflight warning(s) and --strict: nothing was applied",
-            warnings.len()
-        );
-    }
+    // The preflight and what comes next only read: at once.
     if args.dry_run {
+        let (warnings, plan) = futures::join!(first.preflight(), Plan::build(first));
+        warn(&warnings?, args.strict, stderr)?;
         if steps.len() > 1 {
             writeln!(
                 stderr,
@@ -44,13 +37,15 @@ pub(crate) async fn execute(
                 steps.len()
             )?;
         }
-        let plan = Plan::build(first).await?;
+        let plan = plan?;
         match args.output {
             Some(OutputFormat::Json) => writeln!(stdout, "{}", serde_json::to_string(&plan)?)?,
             None => super::diff::print(&plan, stdout, false)?,
         }
         return Ok(super::diff::exit_for(&plan));
     }
+    let (warnings, state) = futures::join!(first.preflight(), LiveState::read(first));
+    warn(&warnings?, args.strict, stderr)?;
     if let Some(path) = &args.plan {
         let saved = SavedPlan::read(path)?;
         if steps.len() > 1 {
@@ -75,7 +70,7 @@ pub(crate) async fn execute(
             saved.summary
         )?;
     }
-    let state = LiveState::read(first).await?;
+    let state = state?;
     let destructive = destructive::find(first, &state)?;
     if !destructive.is_empty() && !args.allow_recreate {
         anyhow::bail!(
@@ -129,4 +124,18 @@ pub(crate) async fn execute(
         }
     }
     Ok(Exit::Success)
+}
+
+/// Prints the preflight's warnings; with --strict, any is an error.
+fn warn(warnings: &[String], strict: bool, stderr: &mut dyn Write) -> anyhow::Result<()> {
+    for warning in warnings {
+        writeln!(stderr, "warning: {warning}")?;
+    }
+    if strict && !warnings.is_empty() {
+        anyhow::bail!(
+            "{} preflight warning(s) and --strict: nothing was applied",
+            warnings.len()
+        );
+    }
+    Ok(())
 }
