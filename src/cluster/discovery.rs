@@ -20,6 +20,31 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The resources of `kinds` as Kubernetes names them, before any
+    /// discovery: `(apiVersion, kind, plural, namespaced)` each.
+    pub fn known<'a>(
+        kinds: impl IntoIterator<Item = (&'a str, &'a str, &'a str, bool)>,
+    ) -> Catalog {
+        let resources = kinds
+            .into_iter()
+            .map(|(api_version, kind, plural, namespaced)| {
+                let version = group_version(api_version);
+                let resource = Resource {
+                    api: ApiResource {
+                        group: version.group.clone(),
+                        version: version.version.clone(),
+                        api_version: api_version.to_owned(),
+                        kind: kind.to_owned(),
+                        plural: plural.to_owned(),
+                    },
+                    namespaced,
+                };
+                ((api_version.to_owned(), kind.to_owned()), resource)
+            })
+            .collect();
+        Catalog { resources }
+    }
+
     pub fn extend(&mut self, other: Catalog) {
         self.resources.extend(other.resources);
     }
@@ -30,7 +55,7 @@ impl Catalog {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DiscoveryError {
     #[error("cannot reach the cluster at {server}: {reason}")]
     Unreachable { server: String, reason: String },

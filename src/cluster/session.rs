@@ -2,7 +2,8 @@
 //! connection and one discovery pass over the kinds cafectl uses.
 
 use anyhow::Context as _;
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture, Shared};
+use futures::FutureExt as _;
 use kube::api::{Api, DynamicObject};
 
 use super::connect::{connect, Connection};
@@ -10,12 +11,12 @@ use super::discovery::{discover, serves, Catalog, DiscoveryError};
 use super::live;
 use crate::cli::{ConnectionArgs, ProfileArgs};
 use crate::profile::{self, ValidProfile};
-use crate::render::{self, Object, KINDS};
+use crate::render::{self, Object, Stage, KINDS};
 
 /// The HPAs' targets, checked before applying.
-const DEPLOYMENT: (&str, &str) = ("apps/v1", "Deployment");
+const DEPLOYMENT: (&str, &str, &str, bool) = ("apps/v1", "Deployment", "deployments", true);
 /// A Job's pods, read while waiting for it.
-const POD: (&str, &str) = ("v1", "Pod");
+const POD: (&str, &str, &str, bool) = ("v1", "Pod", "pods", true);
 const METRICS_API: &str = "metrics.k8s.io/v1beta1";
 
 pub struct Session {
@@ -27,6 +28,7 @@ pub struct Session {
     pub server: String,
     pub timeout: std::time::Duration,
     catalog: Catalog,
+    served: Shared<BoxFuture<'static, Result<(), DiscoveryError>>>,
     /// Rendered objects of kinds the cluster does not serve, left out.
     pub left_out: Vec<String>,
 }
@@ -67,12 +69,54 @@ impl Session {
             server,
             timeout,
         } = connection;
-        let kinds = KINDS
+        let required: Vec<_> = KINDS
             .iter()
             .filter(|info| !info.optional)
             .map(|info| (info.api_version, info.kind))
-            .chain([DEPLOYMENT, POD]);
-        // Each optional kind on its own: one that is not served is no error.
+            .chain([(DEPLOYMENT.0, DEPLOYMENT.1), (POD.0, POD.1)])
+            .collect();
+        let rendered_optional = KINDS
+            .iter()
+            .any(|info| info.optional && objects.iter().any(|object| object.kind == info.kind));
+        if !rendered_optional {
+            // Every kind's resource is known: discovery only checks that the
+            // cluster serves them, during the first round of reads (see
+            // `served`), not in a round of its own before it.
+            let catalog = Catalog::known(
+                KINDS
+                    .iter()
+                    .map(|info| {
+                        let namespaced = info.stage != Stage::Namespace;
+                        (info.api_version, info.kind, info.plural, namespaced)
+                    })
+                    .chain([DEPLOYMENT, POD]),
+            );
+            let served = {
+                let (client, server) = (client.clone(), server.clone());
+                async move {
+                    tokio::time::timeout(timeout, discover(&client, &server, required))
+                        .await
+                        .map_err(|_| super::connect::no_answer(&server, timeout))?
+                        .map(drop)
+                }
+                .boxed()
+                .shared()
+            };
+            return Ok(Session {
+                profile,
+                objects,
+                client,
+                exec_client,
+                server,
+                timeout,
+                catalog,
+                served,
+                left_out: Vec::new(),
+            });
+        }
+        // An optional kind is rendered: whether it is served decides what
+        // goes out, so discovery comes first. Each optional kind on its
+        // own: one that is not served is no error.
         let optional = KINDS.iter().filter(|info| info.optional).map(|info| {
             let (client, server) = (&client, server.as_str());
             async move {
@@ -82,7 +126,7 @@ impl Session {
         });
         let (catalog, optional) = tokio::time::timeout(
             timeout,
-            futures::future::join(discover(&client, &server, kinds), join_all(optional)),
+            futures::future::join(discover(&client, &server, required), join_all(optional)),
         )
         .await
         .map_err(|_| super::connect::no_answer(&server, timeout))?;
@@ -114,8 +158,15 @@ impl Session {
             server,
             timeout,
             catalog,
+            served: futures::future::ready(Ok(())).boxed().shared(),
             left_out,
         })
+    }
+
+    /// Whether the cluster serves every kind cafectl uses, or why not:
+    /// awaited with the first round of reads, before anything is changed.
+    pub async fn served(&self) -> Result<(), DiscoveryError> {
+        self.served.clone().await
     }
 
     /// The same connection and kinds, working on `objects` instead of the
@@ -129,6 +180,7 @@ impl Session {
             server: self.server.clone(),
             timeout: self.timeout,
             catalog: self.catalog.clone(),
+            served: self.served.clone(),
             left_out: self.left_out.clone(),
         }
     }

@@ -81,7 +81,8 @@ impl LiveState {
             .iter()
             .find(|info| info.stage == Stage::Namespace)
             .expect("KINDS has the Namespace");
-        let (lists, namespace) = futures::join!(
+        let (served, lists, namespace) = futures::join!(
+            session.served(),
             join_all(namespaced.iter().map(|info| async move {
                 let api = session.api_for(info.api_version, info.kind)?;
                 let items = match live::list(&api, "").await {
@@ -98,6 +99,8 @@ impl LiveState {
                 Ok::<_, anyhow::Error>(live.map(|object| (api, object)))
             }
         );
+        // Whether a kind is served at all says more than a failed request.
+        served?;
         let mut objects = Vec::new();
         for list in lists {
             let (info, api, items) = list?;

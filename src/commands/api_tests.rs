@@ -582,15 +582,27 @@ async fn a_kind_the_server_does_not_serve_stops_everything_before_any_write() {
         unserved: vec!["policy/v1"],
         ..FakeApi::default()
     };
-    let error = start(fake.connect())
-        .await
-        .err()
-        .expect("discovery must fail");
-    assert_eq!(
-        error.to_string(),
-        "the cluster at https://fake.invalid/ does not serve policy/v1 PodDisruptionBudget; nothing was changed"
+    // Discovery goes out with the first round of reads, and its answer
+    // stops each verb before any write.
+    let session = session(&fake).await;
+    let unserved = "the cluster at https://fake.invalid/ does not serve policy/v1 PodDisruptionBudget; nothing was changed";
+    let mut apply_args = apply_args(false);
+    apply_args.no_wait = false;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let applied = apply::execute(&session, &apply_args, &mut out, &mut err).await;
+    assert_eq!(applied.unwrap_err().to_string(), unserved);
+    let (diffed, _) = run_diff(&session, None).await;
+    assert_eq!(diffed.unwrap_err().to_string(), unserved);
+    let (torn_down, _) = run_teardown(&session, false).await;
+    assert_eq!(torn_down.unwrap_err().to_string(), unserved);
+    // The diff's dry runs went out with its reads; nothing else did.
+    let writes = fake.writes();
+    assert!(
+        writes
+            .iter()
+            .all(|write| write.query.contains("dryRun=All")),
+        "{writes:?}"
     );
-    assert!(fake.writes().is_empty());
 }
 
 /// The resource (plural) each PATCH went to, in order.

@@ -21,6 +21,9 @@ use super::context::object_labels;
 pub struct KindInfo {
     pub api_version: &'static str,
     pub kind: &'static str,
+    /// Its resource in the API's URLs (fixed by Kubernetes, or by the
+    /// extension that defines the kind).
+    pub plural: &'static str,
     pub stage: Stage,
     check: fn(&Value) -> Result<Value, String>,
     /// Served only where an extension installed it (a CRD): objects of
@@ -33,6 +36,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "v1",
         kind: "Namespace",
+        plural: "namespaces",
         stage: Stage::Namespace,
         check: round_trip::<Namespace>,
         optional: false,
@@ -40,6 +44,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "v1",
         kind: "Secret",
+        plural: "secrets",
         stage: Stage::Config,
         check: round_trip::<Secret>,
         optional: false,
@@ -47,6 +52,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "v1",
         kind: "ConfigMap",
+        plural: "configmaps",
         stage: Stage::Config,
         check: round_trip::<ConfigMap>,
         optional: false,
@@ -54,6 +60,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
+        plural: "networkpolicies",
         stage: Stage::Config,
         check: round_trip::<NetworkPolicy>,
         optional: false,
@@ -61,6 +68,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "v1",
         kind: "PersistentVolumeClaim",
+        plural: "persistentvolumeclaims",
         stage: Stage::Storage,
         check: round_trip::<PersistentVolumeClaim>,
         optional: false,
@@ -68,6 +76,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "v1",
         kind: "Service",
+        plural: "services",
         stage: Stage::Services,
         check: round_trip::<Service>,
         optional: false,
@@ -76,6 +85,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "monitoring.coreos.com/v1",
         kind: "ServiceMonitor",
+        plural: "servicemonitors",
         stage: Stage::Services,
         check: custom_resource,
         optional: true,
@@ -83,6 +93,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "apps/v1",
         kind: "StatefulSet",
+        plural: "statefulsets",
         stage: Stage::Workloads,
         check: round_trip::<StatefulSet>,
         optional: false,
@@ -90,6 +101,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "policy/v1",
         kind: "PodDisruptionBudget",
+        plural: "poddisruptionbudgets",
         stage: Stage::Workloads,
         check: round_trip::<PodDisruptionBudget>,
         optional: false,
@@ -97,6 +109,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "batch/v1",
         kind: "Job",
+        plural: "jobs",
         stage: Stage::Jobs,
         check: round_trip::<Job>,
         optional: false,
@@ -104,6 +117,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo {
         api_version: "autoscaling/v2",
         kind: "HorizontalPodAutoscaler",
+        plural: "horizontalpodautoscalers",
         stage: Stage::Autoscalers,
         check: round_trip::<HorizontalPodAutoscaler>,
         optional: false,
