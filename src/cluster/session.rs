@@ -78,7 +78,7 @@ impl Session {
         let rendered_optional = KINDS
             .iter()
             .any(|info| info.optional && objects.iter().any(|object| object.kind == info.kind));
-        if !rendered_optional {
+        let (catalog, served, left_out) = if !rendered_optional {
             // Every kind's resource is known: discovery only checks that the
             // cluster serves them, during the first round of reads (see
             // `served`), not in a round of its own before it.
@@ -102,44 +102,64 @@ impl Session {
                 .boxed()
                 .shared()
             };
-            return Ok(Session {
-                profile,
-                objects,
-                client,
-                exec_client,
-                server,
-                timeout,
+            (catalog, served, Vec::new())
+        } else {
+            let (catalog, left_out) =
+                Session::discover_first(&client, &server, timeout, required, &mut objects).await?;
+            (
                 catalog,
-                served,
-                left_out: Vec::new(),
-            });
-        }
+                futures::future::ready(Ok(())).boxed().shared(),
+                left_out,
+            )
+        };
+        Ok(Session {
+            profile,
+            objects,
+            client,
+            exec_client,
+            server,
+            timeout,
+            catalog,
+            served,
+            left_out,
+        })
+    }
+
+    /// Discovery before anything else: what is not served of an optional
+    /// kind is taken out of `objects`, and said why.
+    async fn discover_first(
+        client: &kube::Client,
+        server: &str,
+        timeout: std::time::Duration,
+        required: Vec<(&str, &str)>,
+        objects: &mut Vec<Object>,
+    ) -> anyhow::Result<(Catalog, Vec<String>)> {
         // An optional kind is rendered: whether it is served decides what
         // goes out, so discovery comes first. Each optional kind on its
         // own: one that is not served is no error.
-        let optional = KINDS.iter().filter(|info| info.optional).map(|info| {
-            let (client, server) = (&client, server.as_str());
-            async move {
+        let optional = KINDS
+            .iter()
+            .filter(|info| info.optional)
+            .map(|info| async move {
                 let found = discover(client, server, [(info.api_version, info.kind)]).await;
                 (info, found)
-            }
-        });
+            });
         let (catalog, optional) = tokio::time::timeout(
             timeout,
-            futures::future::join(discover(&client, &server, required), join_all(optional)),
+            futures::future::join(discover(client, server, required), join_all(optional)),
         )
         .await
-        .map_err(|_| super::connect::no_answer(&server, timeout))?;
+        .map_err(|_| super::connect::no_answer(server, timeout))?;
         let mut catalog = catalog?;
         let mut left_out = Vec::new();
         for (info, found) in optional {
             match found {
                 Ok(found) => catalog.extend(found),
                 Err(DiscoveryError::NotServed { .. }) => {
-                    let (unserved, kept) = std::mem::take(&mut objects)
+                    let (unserved, kept) = std::mem::take(objects)
                         .into_iter()
                         .partition(|object: &Object| object.kind == info.kind);
-                    objects = kept;
+                    *objects = kept;
                     left_out.extend(unserved.iter().map(|object| {
                         format!(
                             "{object} is left out: the cluster does not serve {} {}",
@@ -150,17 +170,7 @@ impl Session {
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(Session {
-            profile,
-            objects,
-            client,
-            exec_client,
-            server,
-            timeout,
-            catalog,
-            served: futures::future::ready(Ok(())).boxed().shared(),
-            left_out,
-        })
+        Ok((catalog, left_out))
     }
 
     /// Whether the cluster serves every kind cafectl uses, or why not:
