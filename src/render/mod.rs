@@ -40,6 +40,7 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
         template: error.name().unwrap_or("?").to_owned(),
         message: error.to_string(),
     })?;
+    templates.rendering(valid.profile.redis.topology);
     render_with(valid, templates)
 }
 

@@ -187,12 +187,14 @@ pub fn environment() -> Result<&'static Environment<'static>, minijinja::Error> 
 /// first: compiling is a third of a render, so a second thread, started
 /// before the profile is even read, compiles from the last template back
 /// while the render works from the first (and waits for one being
-/// compiled). It may compile scripts another topology needs: on a core
-/// that would otherwise be idle.
+/// compiled). Once the profile is read, it skips the scripts of other
+/// topologies.
 pub struct Ahead {
     environment: &'static Environment<'static>,
     names: Vec<&'static str>,
     compiled: Vec<OnceLock<Result<Compiled<'static, 'static>, String>>>,
+    /// The topology of the profile being rendered, once it is known.
+    topology: OnceLock<Topology>,
 }
 
 impl Ahead {
@@ -214,6 +216,7 @@ impl Ahead {
                 environment,
                 names,
                 compiled,
+                topology: OnceLock::new(),
             }
         });
         if first {
@@ -237,10 +240,24 @@ impl Ahead {
             .map_err(Clone::clone)
     }
 
-    /// Compiles every template, the last one first.
+    /// Says which topology is rendered: the thread need not compile the
+    /// scripts of the others (a render of another in the same process
+    /// compiles them as it comes to them).
+    pub fn rendering(&self, topology: Topology) {
+        let _ = self.topology.set(topology);
+    }
+
+    /// Compiles every template the render may need, the last one first.
     fn compile_backwards(&self) {
         for (name, compiled) in self.names.iter().zip(&self.compiled).rev() {
-            compiled.get_or_init(|| self.compile(name));
+            let unneeded = self.topology.get().is_some_and(|topology| {
+                SCRIPTS.iter().any(|script| {
+                    script.template.name == *name && !script.topologies.contains(topology)
+                })
+            });
+            if !unneeded {
+                compiled.get_or_init(|| self.compile(name));
+            }
         }
     }
 
