@@ -137,6 +137,29 @@ fn cluster_verbs_name_the_server_they_cannot_reach() {
 }
 
 #[test]
+fn an_unreachable_cluster_behind_a_proxy_says_the_proxy_is_not_used() {
+    let directory = tempfile::tempdir().unwrap();
+    let kubeconfig = directory.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\", proxy-url: \"http://127.0.0.1:3128\"}\n\
+         users:\n- name: u\n  user: {token: t}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n",
+    )
+    .unwrap();
+    cafectl()
+        .args(["diff", "-p", &standalone(), "--kubeconfig"])
+        .arg(&kubeconfig)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            "error: cannot reach the cluster at https://127.0.0.1:1/: tcp connect error: Connection refused (os error 111) \
+             (cafectl connects directly: it does not go through the kubeconfig's proxy-url http://127.0.0.1:3128/; \
+             run `kubectl proxy` and point a kubeconfig at it instead)\n",
+        );
+}
+
+#[test]
 fn cluster_verbs_check_the_profile_before_connecting() {
     for verb in ["diff", "apply", "teardown"] {
         cafectl()

@@ -94,11 +94,13 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
     {
         Ok(Ok(first)) => first,
         Ok(Err(error)) => {
-            return Err(DiscoveryError::Unreachable {
-                server,
-                reason: super::error::innermost_causes(&*error),
+            let mut reason = super::error::innermost_causes(&*error);
+            if let Some(proxy) = &config.proxy_url {
+                reason += &format!(
+                    " (cafectl connects directly: it does not go through the kubeconfig's proxy-url {proxy}; run `kubectl proxy` and point a kubeconfig at it instead)"
+                );
             }
-            .into())
+            return Err(DiscoveryError::Unreachable { server, reason }.into());
         }
         Err(_) => return Err(no_answer(&server, args.timeout).into()),
     };
