@@ -32,12 +32,12 @@ pub async fn apply_all(
         dry_run: false,
     };
     let stages = stages(&session.objects);
-    let mut state = None;
+    let mut state: Option<LiveState> = None;
     for (number, stage) in stages.iter().enumerate() {
         let applied = join_all(
             stage
                 .iter()
-                .map(|object| apply_object(session, object, options)),
+                .map(|object| apply_object(session, object, options, state.as_ref())),
         );
         if number == 0 {
             // What was there before, read beside the first stage (the
@@ -93,16 +93,25 @@ fn report(
     Ok(())
 }
 
+/// Applies `object`; `before`, the live state read before this stage, if
+/// one was (it tells whether the password Secret is there already).
 async fn apply_object(
     session: &Session,
     object: &Object,
     options: ApplyOptions,
+    before: Option<&LiveState>,
 ) -> anyhow::Result<()> {
     let api = session.api(object)?;
     if object.kind == "Secret"
         && object.value["metadata"]["annotations"][PASSWORD_ANNOTATION].is_string()
     {
-        create_password_secret(&api, object, options.dry_run).await?;
+        let exists = match before {
+            Some(state) => state.find(&object.to_string()).is_some(),
+            None => live::get(&api, &object.name).await?.is_some(),
+        };
+        if !exists {
+            create_password_secret(&api, object, options.dry_run).await?;
+        }
     }
     let body: Value = serde_json::to_value(&object.value).context("the object is not JSON")?;
     live::apply(&api, &object.name, &body, options).await?;
@@ -117,9 +126,6 @@ async fn create_password_secret(
     object: &Object,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    if live::get(api, &object.name).await?.is_some() {
-        return Ok(());
-    }
     let mut secret: DynamicObject = serde_json::from_value(serde_json::to_value(&object.value)?)
         .context("the Secret is not an object")?;
     let generated = password::generate()?;
