@@ -111,17 +111,26 @@ fn a_timeout_beyond_a_day_is_a_usage_error() {
     }
 }
 
+/// A kubeconfig in `directory` for port 1 on loopback, where nothing
+/// listens (the connection is refused at once); `cluster` adds to its
+/// cluster's settings.
+fn unreachable_kubeconfig(directory: &std::path::Path, cluster: &str) -> std::path::PathBuf {
+    let kubeconfig = directory.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:1\"{cluster}}}\n\
+             users:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n"
+        ),
+    )
+    .unwrap();
+    kubeconfig
+}
+
 #[test]
 fn cluster_verbs_name_the_server_they_cannot_reach() {
     let directory = tempfile::tempdir().unwrap();
-    let kubeconfig = directory.path().join("kubeconfig");
-    // Port 1 on loopback: nothing listens, the connection is refused at once.
-    std::fs::write(
-        &kubeconfig,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\"}\n\
-         users:\n- name: u\n  user: {token: t}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n",
-    )
-    .unwrap();
+    let kubeconfig = unreachable_kubeconfig(directory.path(), "");
     for verb in ["diff", "apply", "teardown"] {
         cafectl()
             .args([verb, "-p", &standalone(), "--kubeconfig"])
@@ -139,13 +148,8 @@ fn cluster_verbs_name_the_server_they_cannot_reach() {
 #[test]
 fn an_unreachable_cluster_behind_a_proxy_says_the_proxy_is_not_used() {
     let directory = tempfile::tempdir().unwrap();
-    let kubeconfig = directory.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\", proxy-url: \"http://127.0.0.1:3128\"}\n\
-         users:\n- name: u\n  user: {token: t}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n",
-    )
-    .unwrap();
+    let kubeconfig =
+        unreachable_kubeconfig(directory.path(), ", proxy-url: \"http://127.0.0.1:3128\"");
     cafectl()
         .args(["diff", "-p", &standalone(), "--kubeconfig"])
         .arg(&kubeconfig)
