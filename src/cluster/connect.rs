@@ -105,16 +105,10 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
         Err(_) => return Err(no_answer(&server, args.timeout).into()),
     };
     let http2 = first.connected().is_negotiated_h2();
-    let in_flight = if http2 {
-        HTTP2_REQUESTS_IN_FLIGHT
-    } else {
-        HTTP1_REQUESTS_IN_FLIGHT
-    };
     let client = build_client(
         &config,
         Preconnected::new(connector, first),
         http2,
-        in_flight,
         args.timeout,
         log.clone(),
     )
@@ -122,16 +116,7 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
     let http1 = config
         .rustls_https_connector_with_connector(http_connector())
         .map(|https| timeout_connector(&config, https))
-        .and_then(|connector| {
-            build_client(
-                &config,
-                connector,
-                false,
-                HTTP1_REQUESTS_IN_FLIGHT,
-                args.timeout,
-                log,
-            )
-        })
+        .and_then(|connector| build_client(&config, connector, false, args.timeout, log))
         .map_err(setting_up)?;
     Ok(Connection {
         client,
@@ -169,7 +154,7 @@ fn timeout_connector(config: &Config, connector: Https) -> TimeoutConnector<Http
 }
 
 /// kube's default stack, with these changes: HTTP/2 where the server
-/// speaks it; at most `in_flight` requests at once, because over HTTP/1.1
+/// speaks it; a limit on requests in flight, lower over HTTP/1.1, where
 /// every request in flight needs (and handshakes) a connection of its own;
 /// retries of a busy server's answers bounded by `timeout`; with `log`,
 /// every request sent is logged (a retried one each time).
@@ -177,7 +162,6 @@ fn build_client<C>(
     config: &Config,
     connector: C,
     http2: bool,
-    in_flight: usize,
     timeout: std::time::Duration,
     log: Option<RequestLog>,
 ) -> Result<Client, kube::Error>
@@ -188,6 +172,11 @@ where
         hyper_util::client::legacy::Builder::new(TokioExecutor::new())
             .http2_only(http2)
             .build(connector);
+    let in_flight = if http2 {
+        HTTP2_REQUESTS_IN_FLIGHT
+    } else {
+        HTTP1_REQUESTS_IN_FLIGHT
+    };
     let service = ServiceBuilder::new()
         .layer(GlobalConcurrencyLimitLayer::new(in_flight))
         .layer(config.base_uri_layer())

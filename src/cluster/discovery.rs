@@ -28,11 +28,11 @@ impl Catalog {
         let resources = kinds
             .into_iter()
             .map(|(api_version, kind, plural, namespaced)| {
-                let version = group_version(api_version);
+                let GroupVersion { group, version } = group_version(api_version);
                 let resource = Resource {
                     api: ApiResource {
-                        group: version.group.clone(),
-                        version: version.version.clone(),
+                        group,
+                        version,
                         api_version: api_version.to_owned(),
                         kind: kind.to_owned(),
                         plural: plural.to_owned(),

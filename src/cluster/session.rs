@@ -47,14 +47,14 @@ impl Session {
             let connection_args = connection_args.clone();
             async move { connect(&connection_args).await }
         });
-        let objects = rendered(&profile)?;
+        let objects = render::rendered(&profile)?;
         let connection = connecting.await.context("connecting failed")??;
         Session::with_rendered(profile, objects, connection).await
     }
 
     /// Renders the profile and discovers every kind over `connection`.
     pub async fn start(profile: ValidProfile, connection: Connection) -> anyhow::Result<Session> {
-        let objects = rendered(&profile)?;
+        let objects = render::rendered(&profile)?;
         Session::with_rendered(profile, objects, connection).await
     }
 
@@ -293,9 +293,4 @@ impl Session {
         }
         Ok(warnings)
     }
-}
-
-fn rendered(profile: &ValidProfile) -> anyhow::Result<Vec<Object>> {
-    render::render(profile)
-        .context("cafectl could not render this profile; this is a bug, please report it")
 }

@@ -16,8 +16,7 @@ pub fn run(
 ) -> anyhow::Result<Exit> {
     render::prepare();
     let profile = profile::load(&args.profile.request())?;
-    let objects = render::render(&profile)
-        .context("cafectl could not render this profile; this is a bug, please report it")?;
+    let objects = render::rendered(&profile)?;
     match &args.output_dir {
         None => stdout
             .write_all(render::to_yaml_stream(&objects).as_bytes())

@@ -34,6 +34,13 @@ pub fn prepare() {
     let _ = templates::Ahead::started();
 }
 
+/// `render` for a command: a render that fails is cafectl's bug, and the
+/// error says so.
+pub fn rendered(valid: &ValidProfile) -> anyhow::Result<Vec<Object>> {
+    use anyhow::Context as _;
+    render(valid).context("cafectl could not render this profile; this is a bug, please report it")
+}
+
 /// Renders every object of the profile, in apply order.
 pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
     let templates = templates::Ahead::started().map_err(|error| RenderError::Template {
@@ -41,13 +48,6 @@ pub fn render(valid: &ValidProfile) -> Result<Vec<Object>, RenderError> {
         message: error.to_string(),
     })?;
     templates.rendering(valid.profile.redis.topology);
-    render_with(valid, templates)
-}
-
-fn render_with(
-    valid: &ValidProfile,
-    templates: &templates::Ahead,
-) -> Result<Vec<Object>, RenderError> {
     let mut context = context::build(valid);
     // The context is handed to the templates as one value per stage, not
     // converted again for each template: once for the scripts and the
